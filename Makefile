@@ -1,0 +1,53 @@
+# The README's two commands are `make dev` and `make test`; the rest serve them and CI.
+SHELL := /bin/bash
+TOOLS_DIR ?= $(or $(DUALHOOK_TOOLS_DIR),$(HOME)/.cache/dualhook/tools)
+SQLC_VERSION := v1.31.1
+GOLANGCI_VERSION := v2.15.0
+SQLC := $(TOOLS_DIR)/sqlc-$(SQLC_VERSION)/sqlc
+GOLANGCI := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
+export GOFLAGS := -buildvcs=false
+
+.PHONY: dev test build lint fmt generate check-generated tools test-race
+
+## dev: run API, worker, Temporal + Web UI, PostgreSQL and the Meta sandbox locally
+dev: build
+	./bin/dualhook dev
+
+## test: unit and integration tests against real PostgreSQL and a real Temporal dev server
+test:
+	./scripts/test.sh
+
+## test-race: the same with the race detector (slower)
+test-race:
+	GO_TEST_FLAGS=-race ./scripts/test.sh
+
+build:
+	go build -o bin/dualhook ./cmd/dualhook
+
+## lint: formatting, go vet and golangci-lint
+lint: $(GOLANGCI)
+	@test -z "$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go'); exit 1; }
+	go vet ./...
+	$(GOLANGCI) run ./...
+
+fmt:
+	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
+
+## generate: regenerate the sqlc query package from db/migrations and db/queries
+generate: $(SQLC)
+	$(SQLC) generate
+
+## check-generated: fail when committed generated code is stale
+check-generated: generate
+	@git diff --exit-code -- db/dbq || { echo "db/dbq is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard db/dbq)" || { echo "db/dbq has uncommitted generated files"; exit 1; }
+
+tools: $(SQLC) $(GOLANGCI)
+	go run ./cmd/dualhook tools temporal-cli
+
+# Pinned tools are built once from the Go module proxy into a cache outside the work tree.
+$(SQLC):
+	GOBIN=$(dir $@) go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+
+$(GOLANGCI):
+	GOBIN=$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)

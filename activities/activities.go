@@ -1,0 +1,41 @@
+// Package activities holds every piece of I/O the workflows need (PostgreSQL, Meta's Graph API,
+// partners' webhook receivers). Activities are methods on Activities, which carries their
+// dependencies; the worker registers them by method name.
+package activities
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dualhook/dualhook/egress"
+	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/keyring"
+	"github.com/dualhook/dualhook/internal/metrics"
+	"github.com/dualhook/dualhook/internal/store"
+)
+
+// Activities carries what activities need.
+type Activities struct {
+	Store   *store.Store
+	Ring    *keyring.Ring
+	Config  config.Config
+	Logger  *slog.Logger
+	Metrics *metrics.Registry
+	Now     func() time.Time
+
+	// Egress is the policy every event delivery goes through (SPEC §12).
+	Egress egress.Policy
+	// DeliveryClient sends event deliveries; nil means one built from Egress and
+	// Config.DeliveryTimeout on first use.
+	DeliveryClient *http.Client
+	clientOnce     sync.Once
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}

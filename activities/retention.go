@@ -1,0 +1,32 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/dualhook/dualhook/workflows"
+)
+
+const day = 24 * time.Hour
+
+// PruneRetention deletes events (with their attempts), idempotency records, secret-reveal audit
+// rows and spent rate-limit counters older than the policy allows (SPEC §8.6).
+func (a *Activities) PruneRetention(ctx context.Context, policy workflows.RetentionPolicy) (workflows.PruneResult, error) {
+	now := a.now()
+	var r workflows.PruneResult
+	var err error
+	if r.Events, err = a.Store.PruneEvents(ctx, now.Add(-time.Duration(policy.EventsDays)*day)); err != nil {
+		return r, err
+	}
+	if r.IdempotencyRecord, err = a.Store.PruneIdempotencyRecords(ctx, now.Add(-time.Duration(policy.IdempotencyDays)*day)); err != nil {
+		return r, err
+	}
+	if r.AuditRows, err = a.Store.PruneSecretRevealAudit(ctx, now.Add(-time.Duration(policy.AuditDays)*day)); err != nil {
+		return r, err
+	}
+	// Counters are only read for the current window; the longest window is an hour.
+	if r.RateLimitCounters, err = a.Store.PruneRateLimitCounters(ctx, now.Add(-2*time.Hour)); err != nil {
+		return r, err
+	}
+	return r, nil
+}

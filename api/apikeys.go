@@ -1,0 +1,131 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/partners"
+)
+
+type apiKeyResponse struct {
+	KeyID      string  `json:"keyId"`
+	Name       string  `json:"name"`
+	Prefix     string  `json:"prefix"`
+	Status     string  `json:"status"`
+	CreatedAt  string  `json:"createdAt"`
+	ExpiresAt  *string `json:"expiresAt"`
+	RevokedAt  *string `json:"revokedAt"`
+	LastUsedAt *string `json:"lastUsedAt"`
+	ReplacedBy *string `json:"replacedBy"`
+	// Key is the secret, present only in the response that created it.
+	Key string `json:"key,omitempty"`
+}
+
+func (s *Server) renderKey(k dbq.APIKey) apiKeyResponse {
+	status := "active"
+	switch {
+	case k.RevokedAt != nil:
+		status = "revoked"
+	case k.ExpiresAt != nil && !s.deps.Now().Before(*k.ExpiresAt):
+		status = "expired"
+	}
+	return apiKeyResponse{
+		KeyID: k.ID, Name: k.Name, Prefix: k.Prefix, Status: status, CreatedAt: timestamp(k.CreatedAt),
+		ExpiresAt: optTimestamp(k.ExpiresAt), RevokedAt: optTimestamp(k.RevokedAt), LastUsedAt: optTimestamp(k.LastUsedAt),
+		ReplacedBy: k.ReplacedBy,
+	}
+}
+
+func (s *Server) listAPIKeys(c echo.Context) error {
+	p, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	rows, err := s.deps.Store.ListAPIKeys(c.Request().Context(), dbq.ListAPIKeysParams{
+		PartnerID: partnerOf(c).ID, BeforeCreatedAt: p.before, BeforeID: p.lastID, RowLimit: int32(p.limit + 1),
+	})
+	if err != nil {
+		return err
+	}
+	return respondPage(c, p, rows, func(k dbq.APIKey) (time.Time, string) { return k.CreatedAt, k.ID }, s.renderKey)
+}
+
+type createKeyRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) createAPIKey(c echo.Context) error {
+	var req createKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	bad := problems{}
+	bad.checkText("name", req.Name, 1, 100)
+	if err := bad.err(); err != nil {
+		return err
+	}
+	key, row, err := s.partnerService().CreateKey(c.Request().Context(), partnerOf(c).ID, req.Name)
+	if err != nil {
+		return err
+	}
+	out := s.renderKey(row)
+	out.Key = key.Plaintext
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, out)
+}
+
+type rotateKeyRequest struct {
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds"`
+}
+
+type rotateKeyResponse struct {
+	apiKeyResponse
+	RotatedKey apiKeyResponse `json:"rotatedKey"`
+}
+
+func (s *Server) rotateAPIKey(c echo.Context) error {
+	id := c.Param("id")
+	if !ids.HasPrefix(id, ids.APIKey) {
+		return apierr.NotFound("API key")
+	}
+	var req rotateKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	grace := partners.DefaultKeyGrace
+	if req.GracePeriodSeconds != nil {
+		g := time.Duration(*req.GracePeriodSeconds) * time.Second
+		if *req.GracePeriodSeconds < 0 || g > partners.MaxKeyGrace {
+			return apierr.InvalidFields(map[string]string{"gracePeriodSeconds": "must be an integer from 0 to 604800"})
+		}
+		grace = g
+	}
+	key, fresh, old, err := s.partnerService().RotateKey(c.Request().Context(), partnerOf(c).ID, id, grace)
+	if err != nil {
+		return err
+	}
+	out := rotateKeyResponse{apiKeyResponse: s.renderKey(fresh), RotatedKey: s.renderKey(old)}
+	out.Key = key.Plaintext
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) revokeAPIKey(c echo.Context) error {
+	id := c.Param("id")
+	if !ids.HasPrefix(id, ids.APIKey) {
+		return apierr.NotFound("API key")
+	}
+	if id == apiKeyOf(c).ID {
+		return apierr.New(apierr.CodeForbidden, "An API key cannot revoke itself; use another key, or rotate this one.")
+	}
+	row, err := s.partnerService().RevokeKey(c.Request().Context(), partnerOf(c).ID, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.renderKey(row))
+}

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/events"
+	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/store"
+)
+
+// The delivery log and replay of SPEC §8.5.
+
+type eventResponse struct {
+	EventID       string          `json:"eventId"`
+	Type          string          `json:"type"`
+	Status        string          `json:"status"`
+	TenantID      *string         `json:"tenantId"`
+	SessionID     *string         `json:"sessionId"`
+	ConnectionID  *string         `json:"connectionId"`
+	WabaID        *string         `json:"wabaId"`
+	AttemptCount  int32           `json:"attemptCount"`
+	WorkflowID    *string         `json:"workflowId"`
+	CreatedAt     string          `json:"createdAt"`
+	LastAttemptAt *string         `json:"lastAttemptAt"`
+	DeliveredAt   *string         `json:"deliveredAt"`
+	Payload       json.RawMessage `json:"payload"`
+}
+
+type eventWithAttempts struct {
+	eventResponse
+	Attempts []attemptResponse `json:"attempts"`
+}
+
+type attemptResponse struct {
+	AttemptID       string  `json:"attemptId"`
+	AttemptNumber   int32   `json:"attemptNumber"`
+	Outcome         string  `json:"outcome"`
+	StartedAt       string  `json:"startedAt"`
+	LatencyMs       *int32  `json:"latencyMs"`
+	StatusCode      *int32  `json:"statusCode"`
+	ResponsePreview *string `json:"responsePreview"`
+	Error           *string `json:"error"`
+	URL             *string `json:"url"`
+	WorkflowID      *string `json:"workflowId"`
+}
+
+func renderEvent(e dbq.Event) eventResponse {
+	return eventResponse{
+		EventID: e.ID, Type: e.Type, Status: e.Status, TenantID: e.TenantID, SessionID: e.SessionID,
+		ConnectionID: e.ConnectionID, WabaID: e.WabaID, AttemptCount: e.AttemptCount, WorkflowID: e.WorkflowID,
+		CreatedAt: timestamp(e.CreatedAt), LastAttemptAt: optTimestamp(e.LastAttemptAt), DeliveredAt: optTimestamp(e.DeliveredAt),
+		// The body is the exact JSON object every attempt sends.
+		Payload: json.RawMessage(e.Body),
+	}
+}
+
+func renderAttempt(a dbq.DeliveryAttempt) attemptResponse {
+	return attemptResponse{
+		AttemptID: a.ID, AttemptNumber: a.AttemptNumber, Outcome: a.Outcome, StartedAt: timestamp(a.StartedAt),
+		LatencyMs: a.LatencyMs, StatusCode: a.StatusCode, ResponsePreview: a.ResponsePreview, Error: a.Error,
+		URL: a.URL, WorkflowID: a.WorkflowID,
+	}
+}
+
+var eventStatuses = map[string]bool{
+	events.StatusPending: true, events.StatusDelivered: true, events.StatusFailed: true, events.StatusSkipped: true,
+}
+
+// listEvents is GET /api/v1/events?status=&type=&tenantId=&since= (newest first, paginated).
+func (s *Server) listEvents(c echo.Context) error {
+	p, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	partnerID := partnerOf(c).ID
+	params := dbq.ListEventsParams{PartnerID: &partnerID, RowLimit: int32(p.limit + 1), BeforeCreatedAt: p.before, BeforeID: p.lastID}
+	bad := problems{}
+	if v := c.QueryParam("status"); v != "" {
+		if !eventStatuses[v] {
+			bad.add("status", "must be one of pending, delivered, failed, skipped")
+		}
+		params.Status = &v
+	}
+	if v := c.QueryParam("type"); v != "" {
+		bad.checkText("type", v, 1, 100)
+		params.Type = &v
+	}
+	if v := c.QueryParam("tenantId"); v != "" {
+		bad.checkText("tenantId", v, 1, 128)
+		params.TenantID = &v
+	}
+	if v := c.QueryParam("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			bad.add("since", "must be an RFC 3339 timestamp")
+		}
+		params.Since = &t
+	}
+	if err := bad.err(); err != nil {
+		return err
+	}
+	rows, err := s.deps.Store.ListEvents(c.Request().Context(), params)
+	if err != nil {
+		return err
+	}
+	return respondPage(c, p, rows, func(e dbq.Event) (time.Time, string) { return e.CreatedAt, e.ID }, renderEvent)
+}
+
+// eventOf loads the path's event; another partner's id is as absent as a made-up one.
+func (s *Server) eventOf(c echo.Context) (dbq.Event, error) {
+	id := c.Param("id")
+	if !ids.HasPrefix(id, ids.Event) {
+		return dbq.Event{}, apierr.NotFound("event")
+	}
+	ev, err := s.deps.Store.GetEvent(c.Request().Context(), dbq.GetEventParams{PartnerID: partnerOf(c).ID, ID: id})
+	if store.IsNotFound(err) {
+		return dbq.Event{}, apierr.NotFound("event")
+	}
+	return ev, err
+}
+
+// getEvent is GET /api/v1/events/{id}: the event with every attempt and the workflow that
+// made the latest one.
+func (s *Server) getEvent(c echo.Context) error {
+	ev, err := s.eventOf(c)
+	if err != nil {
+		return err
+	}
+	attempts, err := s.deps.Store.ListDeliveryAttempts(c.Request().Context(), ev.ID)
+	if err != nil {
+		return err
+	}
+	out := eventWithAttempts{eventResponse: renderEvent(ev), Attempts: make([]attemptResponse, 0, len(attempts))}
+	for _, a := range attempts {
+		out.Attempts = append(out.Attempts, renderAttempt(a))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) replayer() (*events.Replayer, error) {
+	if s.deps.Temporal == nil {
+		return nil, unavailable("Temporal is not configured.")
+	}
+	return &events.Replayer{Store: s.deps.Store, Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TemporalTaskQueue}, nil
+}
+
+type redeliverResponse struct {
+	EventID    string `json:"eventId"`
+	WorkflowID string `json:"workflowId"`
+}
+
+// redeliverEvent is POST /api/v1/events/{id}/redeliver: a new delivery of the same event id and
+// body, whatever the event's status.
+func (s *Server) redeliverEvent(c echo.Context) error {
+	ev, err := s.eventOf(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.replayer()
+	if err != nil {
+		return err
+	}
+	wf, err := r.Redeliver(c.Request().Context(), ev)
+	if err != nil {
+		s.log(c).Error("starting a redelivery failed", "event_id", ev.ID, "error", err)
+		return unavailable("The redelivery could not be scheduled; try again.")
+	}
+	return c.JSON(http.StatusAccepted, redeliverResponse{EventID: ev.ID, WorkflowID: wf})
+}
+
+type bulkRedeliverRequest struct {
+	Status *string    `json:"status"`
+	Since  *time.Time `json:"since"`
+	Until  *time.Time `json:"until"`
+}
+
+type bulkRedeliverResponse struct {
+	Count   int  `json:"count"`
+	HasMore bool `json:"hasMore"`
+}
+
+// redeliverEvents is POST /api/v1/events/redeliver {"status":"failed","since","until"}: replays
+// the partner's events of that status created in [since, until), up to 1000 per call, oldest
+// first. Scheduled events become pending, so repeating the call continues where it stopped.
+func (s *Server) redeliverEvents(c echo.Context) error {
+	var req bulkRedeliverRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	w := events.Window{PartnerID: partnerOf(c).ID, Status: events.StatusFailed, Until: s.deps.Now()}
+	bad := problems{}
+	if req.Status != nil {
+		switch *req.Status {
+		case events.StatusFailed, events.StatusSkipped, events.StatusDelivered:
+			w.Status = *req.Status
+		default:
+			bad.add("status", "must be failed, skipped or delivered")
+		}
+	}
+	if req.Since == nil {
+		bad.add("since", "is required")
+	} else {
+		w.Since = *req.Since
+	}
+	if req.Until != nil {
+		w.Until = *req.Until
+	}
+	if req.Since != nil && !w.Since.Before(w.Until) {
+		bad.add("until", "must be after since")
+	}
+	if err := bad.err(); err != nil {
+		return err
+	}
+	r, err := s.replayer()
+	if err != nil {
+		return err
+	}
+	n, more, err := r.RedeliverWindow(c.Request().Context(), w)
+	if errors.Is(err, events.ErrNotReplayable) {
+		return apierr.InvalidFields(map[string]string{"status": "must be failed, skipped or delivered"})
+	}
+	if err != nil {
+		s.log(c).Error("bulk redelivery failed", "error", err)
+		return unavailable("The redeliveries could not be scheduled; try again.")
+	}
+	return c.JSON(http.StatusAccepted, bulkRedeliverResponse{Count: n, HasMore: more})
+}

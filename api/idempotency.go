@@ -1,0 +1,272 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/store"
+)
+
+const (
+	idempotencyHeader = "Idempotency-Key"
+	replayedHeader    = "Idempotent-Replayed"
+	// IdempotencyLifetime is how long a key is remembered (SPEC §4.4).
+	IdempotencyLifetime = time.Hour
+	// idempotencyLock is how long a request in progress owns its key. A retry after it takes
+	// over: the first process is presumed dead (SPEC §4.4 "across a crash").
+	idempotencyLock = time.Minute
+)
+
+type idempotencyOutcome int
+
+const (
+	idemProceed idempotencyOutcome = iota
+	idemReplay
+	idemCollision
+	idemInUse
+)
+
+// idempotencyState is what a handler behind the middleware can use: ResumedResource is the id a
+// crashed earlier attempt recorded, so the retry finishes that work instead of starting anew.
+type idempotencyState struct {
+	params          dbq.SetIdempotencyResourceParams
+	ResumedResource string
+}
+
+type storedResponse struct {
+	Status      int    `json:"status"`
+	ContentType string `json:"contentType"`
+	Body        []byte `json:"body"`
+}
+
+// idempotency implements SPEC §4.4 for every POST/PATCH/DELETE carrying an Idempotency-Key. State
+// is in PostgreSQL, so it holds across API processes; only 2xx responses are stored, encrypted.
+func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodDelete {
+			return next(c)
+		}
+		key, present := r.Header[http.CanonicalHeaderKey(idempotencyHeader)]
+		if !present {
+			return next(c)
+		}
+		if len(key) != 1 || !validIdempotencyKey(key[0]) {
+			return apierr.InvalidFields(map[string]string{idempotencyHeader: "must be one header of 1 to 255 printable characters"})
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err // the body limit's 413, or a broken connection
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+
+		ctx := r.Context()
+		id := dbq.GetIdempotencyRecordForUpdateParams{
+			PartnerID: partnerOf(c).ID, Method: r.Method, Path: r.URL.EscapedPath(), IdempotencyKey: key[0],
+		}
+		outcome, rec, err := s.claimIdempotencyKey(ctx, id, canonicalHash(body))
+		if err != nil {
+			return err
+		}
+		switch outcome {
+		case idemCollision:
+			return apierr.New(apierr.CodeIdempotencyKeyCollision, "This Idempotency-Key was used with a different request body.")
+		case idemInUse:
+			return apierr.New(apierr.CodeIdempotencyKeyInUse, "A request with this Idempotency-Key is still being processed; retry shortly.")
+		case idemReplay:
+			return s.replay(c, rec, id)
+		}
+
+		state := &idempotencyState{params: dbq.SetIdempotencyResourceParams{
+			PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
+		}}
+		if rec.ResourceID != nil {
+			state.ResumedResource = *rec.ResourceID
+		}
+		c.Set(ctxIdemKey, state)
+		recorder := &responseRecorder{ResponseWriter: c.Response().Writer}
+		c.Response().Writer = recorder
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		// The response is sent; what follows must not depend on the client's context.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if status >= 200 && status < 300 {
+			plain, _ := json.Marshal(storedResponse{Status: status, ContentType: c.Response().Header().Get(echo.HeaderContentType), Body: recorder.body.Bytes()})
+			err = s.deps.Store.CompleteIdempotencyRecord(bg, dbq.CompleteIdempotencyRecordParams{
+				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
+				ResponseStatus:     ptr(int32(status)),
+				ResponseCiphertext: ptr(s.deps.Ring.EncryptString(string(plain), idempotencyAD(id))),
+			})
+		} else {
+			err = s.deps.Store.ReleaseIdempotencyRecord(bg, dbq.ReleaseIdempotencyRecordParams(id))
+		}
+		if err != nil {
+			// The lock expires on its own; a retry then takes over.
+			s.log(c).Error("idempotency record not finalised", "error", err)
+		}
+		return nil
+	}
+}
+
+func (s *Server) claimIdempotencyKey(ctx context.Context, id dbq.GetIdempotencyRecordForUpdateParams, hash []byte) (idempotencyOutcome, dbq.IdempotencyRecord, error) {
+	now := s.deps.Now()
+	var outcome idempotencyOutcome
+	var rec dbq.IdempotencyRecord
+	err := s.deps.Store.InTx(ctx, func(q *dbq.Queries) error {
+		var err error
+		rec, err = q.ClaimIdempotencyKey(ctx, dbq.ClaimIdempotencyKeyParams{
+			PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
+			RequestHash: hash, LockedUntil: ptr(now.Add(idempotencyLock)), ExpiresAt: now.Add(IdempotencyLifetime),
+		})
+		if err == nil {
+			outcome = idemProceed
+			return nil
+		}
+		if !store.IsNotFound(err) {
+			return err
+		}
+		rec, err = q.GetIdempotencyRecordForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !now.Before(rec.ExpiresAt):
+			outcome = idemProceed
+			rec.ResourceID = nil
+			return q.RestartIdempotencyRecord(ctx, dbq.RestartIdempotencyRecordParams{
+				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
+				RequestHash: hash, LockedUntil: ptr(now.Add(idempotencyLock)), ExpiresAt: now.Add(IdempotencyLifetime),
+			})
+		case !bytes.Equal(rec.RequestHash, hash):
+			outcome = idemCollision
+		case rec.State == "completed":
+			outcome = idemReplay
+		case rec.LockedUntil != nil && now.Before(*rec.LockedUntil):
+			outcome = idemInUse
+		default:
+			outcome = idemProceed
+			return q.TakeOverIdempotencyRecord(ctx, dbq.TakeOverIdempotencyRecordParams{
+				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
+				LockedUntil: ptr(now.Add(idempotencyLock)),
+			})
+		}
+		return nil
+	})
+	return outcome, rec, err
+}
+
+func (s *Server) replay(c echo.Context, rec dbq.IdempotencyRecord, id dbq.GetIdempotencyRecordForUpdateParams) error {
+	if rec.ResponseCiphertext == nil {
+		return errors.New("idempotency: completed record without a response")
+	}
+	plain, err := s.deps.Ring.DecryptString(*rec.ResponseCiphertext, idempotencyAD(id))
+	if err != nil {
+		return err
+	}
+	var stored storedResponse
+	if err := json.Unmarshal([]byte(plain), &stored); err != nil {
+		return err
+	}
+	c.Response().Header().Set(replayedHeader, "true")
+	return c.Blob(stored.Status, stored.ContentType, stored.Body)
+}
+
+// rememberResource records, before side effects, the id of what the request creates, so a
+// retry after a crash can find and finish it (SPEC §4.4).
+//
+//nolint:unused // session creation (SPEC §4.4 crash repair) is its first caller.
+func (s *Server) rememberResource(c echo.Context, resourceID string) error {
+	state, ok := c.Get(ctxIdemKey).(*idempotencyState)
+	if !ok {
+		return nil
+	}
+	p := state.params
+	p.ResourceID = &resourceID
+	return s.deps.Store.SetIdempotencyResource(c.Request().Context(), p)
+}
+
+// resumedResource is the id an earlier, crashed attempt with the same key recorded, or "".
+//
+//nolint:unused // session creation (SPEC §4.4 crash repair) is its first caller.
+func resumedResource(c echo.Context) string {
+	if state, ok := c.Get(ctxIdemKey).(*idempotencyState); ok {
+		return state.ResumedResource
+	}
+	return ""
+}
+
+func idempotencyAD(id dbq.GetIdempotencyRecordForUpdateParams) string {
+	return "idempotency/" + id.PartnerID + "/" + id.Method + "/" + id.Path + "/" + id.IdempotencyKey
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for _, r := range k {
+		if !unicode.IsPrint(r) || r > unicode.MaxASCII {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalHash makes "the same body" mean the same JSON value: key order and white space do not
+// matter. A body that is not JSON is hashed as raw bytes (the handler will reject it anyway).
+func canonicalHash(body []byte) []byte {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	canonical := body
+	if err := dec.Decode(&v); err == nil && !dec.More() {
+		if b, err := json.Marshal(v); err == nil {
+			canonical = b
+		}
+	}
+	sum := sha256.Sum256(canonical)
+	return sum[:]
+}
+
+// responseRecorder keeps a copy of what the handler writes, to store it for replays.
+type responseRecorder struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (r *responseRecorder) Write(b []byte) (int, error) {
+	if r.body.Len() < MaxStoredResponse {
+		r.body.Write(b)
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *responseRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
+
+// MaxStoredResponse bounds what an idempotency record keeps; API responses are far smaller.
+const MaxStoredResponse = 1 << 20
+
+func ptr[T any](v T) *T { return &v }

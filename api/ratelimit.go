@@ -1,0 +1,96 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/apierr"
+)
+
+// Rate-limit scopes of SPEC §9.
+const (
+	scopeRead          = "read"
+	scopeWrite         = "write"
+	scopeReveal        = "reveal"
+	scopeHealthRefresh = "health_refresh"
+)
+
+// specialScopes are routes with their own budget, outside the read/write ones.
+var specialScopes = map[string]string{
+	"POST /api/v1/connections/:id/reveal-secrets": scopeReveal,
+	"POST /api/v1/connections/:id/health/refresh": scopeHealthRefresh,
+}
+
+func scopeOf(c echo.Context) string {
+	if s, ok := specialScopes[c.Request().Method+" "+c.Path()]; ok {
+		return s
+	}
+	switch c.Request().Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return scopeRead
+	}
+	return scopeWrite
+}
+
+// budget is a scope's limit and window for a partner.
+func (s *Server) budget(p *dbq.Partner, scope string) (int, time.Duration) {
+	cfg := s.deps.Config
+	pick := func(override *int32, def int) int {
+		if override != nil {
+			return int(*override)
+		}
+		return def
+	}
+	switch scope {
+	case scopeRead:
+		return pick(p.RateLimitReadPerMinute, cfg.RateLimitReadPerMinute), time.Minute
+	case scopeReveal:
+		return pick(p.RateLimitRevealPerHour, cfg.RateLimitRevealPerHour), time.Hour
+	case scopeHealthRefresh:
+		return pick(p.RateLimitHealthRefreshPerMinute, cfg.RateLimitHealthRefreshPerMinute), time.Minute
+	}
+	return pick(p.RateLimitWritePerMinute, cfg.RateLimitWritePerMinute), time.Minute
+}
+
+// rateLimit counts the request in its key's fixed window in PostgreSQL, so every API process
+// draws on one budget, and reports the budget on every authenticated response.
+func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key, partner := apiKeyOf(c), partnerOf(c)
+		scope := scopeOf(c)
+		limit, window := s.budget(partner, scope)
+		now := s.deps.Now()
+		start := now.Truncate(window)
+		reset := start.Add(window)
+		count, err := s.deps.Store.IncrementRateLimit(c.Request().Context(), dbq.IncrementRateLimitParams{
+			APIKeyID: key.ID, Scope: scope, WindowStart: start,
+		})
+		if err != nil {
+			return err
+		}
+		remaining := max(limit-int(count), 0)
+		h := c.Response().Header()
+		h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		if int(count) > limit {
+			retry := int(reset.Sub(now).Seconds() + 0.999)
+			e := apierr.New(apierr.CodeRateLimited, "Rate limit of %d %s requests per %s exceeded; retry after %d s.",
+				limit, scope, windowName(window), retry)
+			e.Header = http.Header{"Retry-After": {strconv.Itoa(max(retry, 1))}}
+			return e
+		}
+		return next(c)
+	}
+}
+
+func windowName(d time.Duration) string {
+	if d == time.Hour {
+		return "hour"
+	}
+	return "minute"
+}

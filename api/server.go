@@ -1,0 +1,129 @@
+// Package api is the HTTP layer: the Echo server, its middleware (request ids, error envelope,
+// authentication, rate limits, idempotency, metrics, logs) and the handlers of SPEC §2–§9.
+// Handlers validate input, call the store or Temporal, and return *apierr.Error values; the
+// error handler renders them (SPEC §1's envelope).
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dualhook/dualhook/egress"
+	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/keyring"
+	"github.com/dualhook/dualhook/internal/metrics"
+	"github.com/dualhook/dualhook/internal/store"
+)
+
+// MaxBodyBytes is SPEC §1's request body limit (the "64K" given to Echo's BodyLimit).
+const MaxBodyBytes = 64 << 10
+
+// Deps are what the handlers need.
+type Deps struct {
+	Config   config.Config
+	Store    *store.Store
+	Ring     *keyring.Ring
+	Temporal client.Client
+	Logger   *slog.Logger
+	Metrics  *metrics.Registry
+	// Now is the clock (tests move it); defaults to time.Now.
+	Now func() time.Time
+	// Extra mounts more handlers on the same listener (the Meta sandbox in dev mode).
+	Extra map[string]http.Handler
+}
+
+// Server is the API and onboarding page.
+type Server struct {
+	echo   *echo.Echo
+	deps   Deps
+	egress egress.Policy
+}
+
+// New builds the server and its routes.
+func New(d Deps) (*Server, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	allow, err := egress.ParseCIDRs(d.Config.EgressAllowCIDRs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{deps: d, egress: egress.Policy{DevMode: d.Config.DevMode, AllowCIDRs: allow}}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+
+	e.Use(s.requestID)
+	e.Use(s.observe)
+	e.Use(s.recoverPanics)
+	e.Use(middleware.BodyLimit("64K"))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
+	e.Any("/temporal-codec/*", s.codec)
+	for prefix, h := range d.Extra {
+		e.Any(prefix+"*", echo.WrapHandler(h))
+	}
+
+	e.GET("/api/v1/openapi.yaml", s.openAPI)
+	// Authenticated routes carry their middleware themselves: a group with middleware would add
+	// catch-all routes that turn 405 into 404.
+	authed := func(method, path string, h echo.HandlerFunc) {
+		e.Add(method, "/api/v1"+path, h, s.authenticate, s.rateLimit, s.requireJSON, s.idempotency)
+	}
+	authed(http.MethodGet, "/partner", s.getPartner)
+	authed(http.MethodPatch, "/partner", s.patchPartner)
+	authed(http.MethodPost, "/partner/signing-secret/rotate", s.rotateSigningSecret)
+	authed(http.MethodGet, "/api-keys", s.listAPIKeys)
+	authed(http.MethodPost, "/api-keys", s.createAPIKey)
+	authed(http.MethodPost, "/api-keys/:id/rotate", s.rotateAPIKey)
+	authed(http.MethodDelete, "/api-keys/:id", s.revokeAPIKey)
+	authed(http.MethodGet, "/events", s.listEvents)
+	authed(http.MethodPost, "/events/redeliver", s.redeliverEvents)
+	authed(http.MethodGet, "/events/:id", s.getEvent)
+	authed(http.MethodPost, "/events/:id/redeliver", s.redeliverEvent)
+
+	s.echo = e
+	return s, nil
+}
+
+// Handler is the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes lists method and path of every registered route (the OpenAPI drift test uses it).
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	if err := s.deps.Store.Ping(ctx); err != nil {
+		s.log(c).Warn("readiness: PostgreSQL unreachable", "error", err)
+		return unavailable("PostgreSQL is not reachable.")
+	}
+	if s.deps.Temporal == nil {
+		return unavailable("Temporal is not configured.")
+	}
+	if _, err := s.deps.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		s.log(c).Warn("readiness: Temporal unreachable", "error", err)
+		return unavailable("Temporal is not reachable.")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,96 @@
+-- name: InsertEvent :execrows
+-- Runs inside the transaction of the state change the event reports. The id comes from the
+-- workflow, so a retried activity inserts nothing the second time.
+INSERT INTO events (id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: GetEventForDelivery :one
+-- Every attempt reads the partner afresh: a changed URL, subscription or secret applies from the
+-- next attempt on.
+SELECT sqlc.embed(events), sqlc.embed(partners)
+FROM events JOIN partners ON partners.id = events.partner_id
+WHERE events.id = $1;
+
+-- name: GetEvent :one
+SELECT * FROM events WHERE partner_id = $1 AND id = $2;
+
+-- name: GetEventByID :one
+-- Operator access (CLI): any partner's event.
+SELECT * FROM events WHERE id = $1;
+
+-- name: ListEvents :many
+-- partner_id is always set by the API; only the operator CLI lists across partners.
+SELECT * FROM events
+WHERE (sqlc.narg(partner_id)::text IS NULL OR partner_id = sqlc.narg(partner_id)::text)
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
+  AND (sqlc.narg(type)::text IS NULL OR type = sqlc.narg(type)::text)
+  AND (sqlc.narg(tenant_id)::text IS NULL OR tenant_id = sqlc.narg(tenant_id)::text)
+  AND (sqlc.narg(since)::timestamptz IS NULL OR created_at >= sqlc.narg(since)::timestamptz)
+  AND (sqlc.narg(before_created_at)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(before_created_at)::timestamptz, sqlc.arg(before_id)::text))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(row_limit);
+
+-- name: ListDeliveryAttempts :many
+SELECT * FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt_number;
+
+-- name: GetDeliveryProgress :one
+-- How far one workflow's delivery of an event has got: the position in the retry schedule is
+-- the number of HTTP attempts this workflow already recorded (a crashed attempt records none, so
+-- it does not use up the schedule), and an attempt already delivered is not repeated.
+SELECT count(*) FILTER (WHERE outcome IN ('retry', 'failed', 'delivered'))::integer AS attempts,
+       COALESCE(bool_or(outcome = 'delivered'), false)::boolean AS delivered
+FROM delivery_attempts
+WHERE event_id = $1 AND workflow_id = $2;
+
+-- name: RecordDeliveryAttempt :one
+-- One statement records the attempt and moves the event's status, so the two never disagree.
+-- A delivered event stays delivered: a later replay that fails does not undo the receipt.
+WITH ev AS (
+    UPDATE events
+    SET attempt_count   = attempt_count + 1,
+        last_attempt_at = sqlc.arg(started_at)::timestamptz,
+        workflow_id     = sqlc.arg(workflow_id)::text,
+        status          = CASE WHEN status = 'delivered' THEN 'delivered' ELSE sqlc.arg(status)::text END,
+        delivered_at    = CASE WHEN sqlc.arg(status)::text = 'delivered' THEN sqlc.arg(started_at)::timestamptz ELSE delivered_at END,
+        updated_at      = now()
+    WHERE id = sqlc.arg(event_id)::text
+    RETURNING attempt_count
+)
+INSERT INTO delivery_attempts (id, event_id, attempt_number, workflow_id, url, started_at, latency_ms,
+                               status_code, response_preview, error, outcome)
+SELECT sqlc.arg(id)::text, sqlc.arg(event_id)::text, ev.attempt_count, sqlc.arg(workflow_id)::text,
+       sqlc.narg(url)::text, sqlc.arg(started_at)::timestamptz, sqlc.narg(latency_ms)::integer,
+       sqlc.narg(status_code)::integer, sqlc.narg(response_preview)::text, sqlc.narg(error)::text,
+       sqlc.arg(outcome)::text
+FROM ev
+RETURNING *;
+
+-- name: ScheduleRedelivery :one
+-- Numbers a replay and puts the event back to pending (a delivered event stays delivered), so a
+-- second bulk replay does not pick the same events again. previous_status lets the caller undo
+-- the status change when the workflow could not be started.
+WITH old AS (
+    SELECT events.id, events.status FROM events WHERE events.id = $1 FOR UPDATE
+)
+UPDATE events
+SET redelivery_count = events.redelivery_count + 1,
+    status = CASE WHEN events.status = 'delivered' THEN events.status ELSE 'pending' END,
+    updated_at = now()
+FROM old
+WHERE events.id = old.id
+RETURNING events.redelivery_count, old.status AS previous_status;
+
+-- name: RestoreEventStatus :exec
+UPDATE events SET status = $2, updated_at = now() WHERE id = $1 AND status = 'pending';
+
+-- name: ListEventsForRedelivery :many
+-- Oldest first, so repeated bulk calls work through a large window in order.
+SELECT * FROM events
+WHERE (sqlc.narg(partner_id)::text IS NULL OR partner_id = sqlc.narg(partner_id)::text)
+  AND status = sqlc.arg(status)::text
+  AND created_at >= sqlc.arg(since)::timestamptz
+  AND created_at < sqlc.arg(until)::timestamptz
+ORDER BY created_at, id
+LIMIT sqlc.arg(row_limit);

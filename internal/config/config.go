@@ -1,0 +1,161 @@
+// Package config reads the service's configuration from environment variables into one struct.
+// Every variable, its default and its meaning is listed in the README's configuration table;
+// TestREADMEListsEveryVariable keeps the two in step.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/dualhook/dualhook/internal/keyring"
+)
+
+// Config is the whole configuration of every subcommand.
+type Config struct {
+	// DevMode relaxes exactly what SPEC §12 lists (http and loopback for localhost URLs) and lets
+	// `dualhook dev` generate its own secrets.
+	DevMode bool `env:"DUALHOOK_DEV_MODE" envDefault:"false"`
+
+	DatabaseURL string `env:"DATABASE_URL"`
+
+	ListenAddr string `env:"DUALHOOK_LISTEN_ADDR" envDefault:"127.0.0.1:8080"`
+	// PublicURL is the origin users reach the API and onboarding page at (onboarding URLs are
+	// built from it).
+	PublicURL       string        `env:"DUALHOOK_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`
+	ShutdownTimeout time.Duration `env:"DUALHOOK_SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	LogLevel        string        `env:"DUALHOOK_LOG_LEVEL" envDefault:"info"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed when recording client IPs.
+	TrustedProxies string `env:"DUALHOOK_TRUSTED_PROXIES"`
+
+	TemporalAddress   string `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
+	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
+	TemporalTaskQueue string `env:"TEMPORAL_TASK_QUEUE" envDefault:"dualhook"`
+
+	// EncryptionKeys is the key ring (`id:base64key,…`); the first entry, or
+	// EncryptionActiveKey, encrypts new data.
+	EncryptionKeys      string `env:"DUALHOOK_ENCRYPTION_KEYS"`
+	EncryptionActiveKey string `env:"DUALHOOK_ENCRYPTION_ACTIVE_KEY"`
+	// OperatorToken guards operator-only HTTP endpoints (the Temporal payload codec).
+	OperatorToken string `env:"DUALHOOK_OPERATOR_TOKEN"`
+	// CodecCORSOrigins are the Temporal Web UI origins allowed to call the codec endpoint.
+	CodecCORSOrigins []string `env:"DUALHOOK_CODEC_CORS_ORIGINS" envSeparator:","`
+
+	EgressAllowCIDRs string `env:"DUALHOOK_EGRESS_ALLOW_CIDRS"`
+
+	RetentionEventsDays      int           `env:"DUALHOOK_RETENTION_EVENTS_DAYS" envDefault:"30"`
+	RetentionIdempotencyDays int           `env:"DUALHOOK_RETENTION_IDEMPOTENCY_DAYS" envDefault:"1"`
+	RetentionAuditDays       int           `env:"DUALHOOK_RETENTION_AUDIT_DAYS" envDefault:"365"`
+	RetentionInterval        time.Duration `env:"DUALHOOK_RETENTION_INTERVAL" envDefault:"1h"`
+
+	RateLimitReadPerMinute          int `env:"DUALHOOK_RATE_LIMIT_READ_PER_MINUTE" envDefault:"100"`
+	RateLimitWritePerMinute         int `env:"DUALHOOK_RATE_LIMIT_WRITE_PER_MINUTE" envDefault:"30"`
+	RateLimitRevealPerHour          int `env:"DUALHOOK_RATE_LIMIT_REVEAL_PER_HOUR" envDefault:"60"`
+	RateLimitHealthRefreshPerMinute int `env:"DUALHOOK_RATE_LIMIT_HEALTH_REFRESH_PER_MINUTE" envDefault:"10"`
+
+	// DeliverySchedule is the wait after each failed event delivery attempt (SPEC §8.3); its
+	// length + 1 is the number of attempts. Unset means the SPEC's 1m,5m,15m,1h,6h,24h, or a
+	// compressed schedule in dev mode (see DeliveryRetrySchedule).
+	DeliverySchedule []time.Duration `env:"DUALHOOK_DELIVERY_SCHEDULE" envSeparator:","`
+	// DeliveryTimeout bounds one attempt: a 2xx must arrive within it (SPEC §8.3: 10 s).
+	DeliveryTimeout time.Duration `env:"DUALHOOK_DELIVERY_TIMEOUT" envDefault:"10s"`
+}
+
+// DefaultDeliverySchedule is SPEC §8.3's schedule: 7 attempts over ~31 h.
+var DefaultDeliverySchedule = []time.Duration{
+	time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour,
+}
+
+// DevDeliverySchedule is the same shape compressed, so `dualhook dev` users see retries and a
+// final failure within minutes.
+var DevDeliverySchedule = []time.Duration{
+	2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute,
+}
+
+// Bounds on the delivery settings. The delivery activity's Temporal timeouts are fixed in the
+// workflow code (workflows/delivery.go) and assume them.
+const (
+	MaxDeliveryTimeout       = 30 * time.Second
+	MaxDeliveryDelay         = 24 * time.Hour
+	MaxDeliveryScheduleSteps = 12
+)
+
+// DeliveryRetrySchedule is the schedule in force: the configured one, else the default of the
+// mode.
+func (c Config) DeliveryRetrySchedule() []time.Duration {
+	switch {
+	case len(c.DeliverySchedule) > 0:
+		return c.DeliverySchedule
+	case c.DevMode:
+		return DevDeliverySchedule
+	default:
+		return DefaultDeliverySchedule
+	}
+}
+
+// ValidateDelivery checks the delivery settings (the worker refuses to start otherwise).
+func (c Config) ValidateDelivery() error {
+	if len(c.DeliverySchedule) > MaxDeliveryScheduleSteps {
+		return fmt.Errorf("config: DUALHOOK_DELIVERY_SCHEDULE may list at most %d delays", MaxDeliveryScheduleSteps)
+	}
+	for _, d := range c.DeliverySchedule {
+		if d <= 0 || d > MaxDeliveryDelay {
+			return fmt.Errorf("config: DUALHOOK_DELIVERY_SCHEDULE delays must be between 0 and %s (got %s)", MaxDeliveryDelay, d)
+		}
+	}
+	if c.DeliveryTimeout <= 0 || c.DeliveryTimeout > MaxDeliveryTimeout {
+		return fmt.Errorf("config: DUALHOOK_DELIVERY_TIMEOUT must be between 0 and %s", MaxDeliveryTimeout)
+	}
+	return nil
+}
+
+// Load reads the environment. It does not validate: each subcommand validates what it uses.
+func Load() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// Keyring parses the configured key ring. Outside dev mode there is no default: the service
+// refuses to start without keys rather than encrypting with a guessable one.
+func (c Config) Keyring() (*keyring.Ring, error) {
+	if strings.TrimSpace(c.EncryptionKeys) == "" {
+		return nil, errors.New("config: DUALHOOK_ENCRYPTION_KEYS is required (generate one with `dualhook keyring new`)")
+	}
+	return keyring.Parse(c.EncryptionKeys, c.EncryptionActiveKey)
+}
+
+// RequireDatabase returns an error naming the variable when it is missing.
+func (c Config) RequireDatabase() error {
+	if c.DatabaseURL == "" {
+		return errors.New("config: DATABASE_URL is required (for example postgres://user@127.0.0.1:5432/dualhook?sslmode=disable)")
+	}
+	return nil
+}
+
+// ValidateServe checks what `dualhook serve` needs beyond the database and key ring.
+func (c Config) ValidateServe() error {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return errors.New("config: DUALHOOK_PUBLIC_URL must be an origin such as https://onboard.example.com")
+	}
+	if !c.DevMode && u.Scheme != "https" {
+		return errors.New("config: DUALHOOK_PUBLIC_URL must use https outside dev mode")
+	}
+	if !c.DevMode && c.OperatorToken == "" {
+		return errors.New("config: DUALHOOK_OPERATOR_TOKEN is required outside dev mode")
+	}
+	if c.OperatorToken != "" && len(c.OperatorToken) < 24 {
+		return errors.New("config: DUALHOOK_OPERATOR_TOKEN must be at least 24 characters")
+	}
+	return nil
+}
+
+// PublicOrigin is PublicURL without a trailing slash.
+func (c Config) PublicOrigin() string { return strings.TrimRight(c.PublicURL, "/") }

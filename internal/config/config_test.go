@@ -1,0 +1,47 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The README's configuration table is the user's documentation: every variable the code reads
+// must be in it.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		name := typ.Field(i).Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		assert.Contains(t, string(readme), "`"+name+"`", "README.md does not document %s", name)
+	}
+}
+
+func TestServeRefusesUnsafeProductionConfiguration(t *testing.T) {
+	base := Config{PublicURL: "https://onboard.example.com", OperatorToken: strings.Repeat("x", 24)}
+	require.NoError(t, base.ValidateServe())
+
+	for name, mutate := range map[string]func(*Config){
+		"http public URL":      func(c *Config) { c.PublicURL = "http://onboard.example.com" },
+		"public URL with path": func(c *Config) { c.PublicURL = "https://example.com/onboard" },
+		"no operator token":    func(c *Config) { c.OperatorToken = "" },
+		"short operator token": func(c *Config) { c.OperatorToken = "short" },
+	} {
+		c := base
+		mutate(&c)
+		assert.Error(t, c.ValidateServe(), name)
+	}
+	dev := Config{DevMode: true, PublicURL: "http://127.0.0.1:8080"}
+	assert.NoError(t, dev.ValidateServe(), "dev mode runs on http without an operator token")
+
+	_, err := (Config{}).Keyring()
+	assert.ErrorContains(t, err, "DUALHOOK_ENCRYPTION_KEYS")
+}

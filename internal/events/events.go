@@ -1,0 +1,150 @@
+// Package events stores the lifecycle events of SPEC §8 and schedules their replays.
+//
+// The mechanism, end to end (docs/events.md has the long version):
+//
+//  1. A workflow makes the event id with workflows.NewEventID (a side effect, so replays of the
+//     workflow see the same id) and passes it to the activity that writes the state change.
+//  2. That activity calls Emit with the transaction's queries: the event row commits with the
+//     state change or not at all, and a retried activity inserts nothing the second time.
+//  3. The workflow delivers the id with workflows.DeliverEvents (or StartDeliveries, or
+//     DeliverEventsAsChildren in long-lived workflows); the DeliverEvent activity signs and POSTs
+//     the stored body and retries on the SPEC §8.3 schedule.
+//
+// Whether the partner receives the event (URL configured, type subscribed) is decided at
+// delivery time, not here: an event the partner could not receive is stored as skipped and can
+// be replayed once the partner has configured a URL.
+package events
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/eventtypes"
+	"github.com/dualhook/dualhook/internal/ids"
+)
+
+// Statuses of an event (SPEC §8.5).
+const (
+	StatusPending   = "pending"
+	StatusDelivered = "delivered"
+	StatusFailed    = "failed"
+	StatusSkipped   = "skipped"
+)
+
+// New is an event to store. ID, PartnerID, Type and Data are required; the other ids are
+// optional ("" stores NULL) and only serve filtering (GET /api/v1/events?tenantId=…) and
+// operators.
+type New struct {
+	// ID comes from the workflow (workflows.NewEventID), never from the activity: that is what
+	// makes Emit idempotent across activity retries.
+	ID        string
+	PartnerID string
+	// Type is one of internal/eventtypes.
+	Type         string
+	TenantID     string
+	SessionID    string
+	ConnectionID string
+	WabaID       string
+	// Data is the event's data object (SPEC §8.2), marshalled once with encoding/json. It must
+	// marshal to a JSON object; nil means {}.
+	Data any
+	// CreatedAt defaults to now. It is truncated to milliseconds so the body and the API agree.
+	CreatedAt time.Time
+}
+
+// envelope is SPEC §8.1's body; the field order is the order on the wire.
+type envelope struct {
+	Event     string          `json:"event"`
+	ID        string          `json:"id"`
+	CreatedAt string          `json:"createdAt"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// TimeFormat is how createdAt is written in bodies: RFC 3339, UTC, milliseconds, Z.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Render returns the exact body bytes of e, as every attempt will send them.
+func Render(e New) ([]byte, error) {
+	data := []byte("{}")
+	if e.Data != nil {
+		var err error
+		if data, err = marshal(e.Data); err != nil {
+			return nil, fmt.Errorf("events: %s data: %w", e.Type, err)
+		}
+		if len(data) == 0 || data[0] != '{' {
+			return nil, fmt.Errorf("events: %s data must be a JSON object", e.Type)
+		}
+	}
+	return marshal(envelope{Event: e.Type, ID: e.ID, CreatedAt: e.CreatedAt.UTC().Format(TimeFormat), Data: data})
+}
+
+// marshal is json.Marshal without HTML escaping: bodies carry URLs, and "&" should stay "&" for
+// receivers that log them.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Emit stores e with the caller's transaction, so the event commits with the state change it
+// reports (SPEC §8.3). It is idempotent on e.ID: when the row exists (a retried activity whose
+// first attempt committed), nothing changes and the first body stays the one sent.
+//
+//	err := store.InTx(ctx, func(q *dbq.Queries) error {
+//		if err := q.MarkSessionCompleted(ctx, …); err != nil {
+//			return err
+//		}
+//		return events.Emit(ctx, q, events.New{ID: in.EventID, PartnerID: p, Type: eventtypes.OnboardingCompleted, …})
+//	})
+func Emit(ctx context.Context, q *dbq.Queries, e New) error {
+	if q == nil {
+		return errors.New("events: Emit needs the transaction's queries")
+	}
+	if err := e.validate(); err != nil {
+		return err
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = time.Now()
+	}
+	e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Millisecond)
+	body, err := Render(e)
+	if err != nil {
+		return err
+	}
+	_, err = q.InsertEvent(ctx, dbq.InsertEventParams{
+		ID: e.ID, PartnerID: e.PartnerID, Type: e.Type, TenantID: optional(e.TenantID), SessionID: optional(e.SessionID),
+		ConnectionID: optional(e.ConnectionID), WabaID: optional(e.WabaID), Body: body, CreatedAt: e.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("events: store %s %s: %w", e.Type, e.ID, err)
+	}
+	return nil
+}
+
+func (e New) validate() error {
+	switch {
+	case !ids.HasPrefix(e.ID, ids.Event):
+		return fmt.Errorf("events: id %q is not an event id (make it with workflows.NewEventID)", e.ID)
+	case e.PartnerID == "":
+		return errors.New("events: PartnerID is required")
+	case !eventtypes.Valid(e.Type):
+		return fmt.Errorf("events: %q is not an event type", e.Type)
+	}
+	return nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,17 @@
+package events_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/dualhook/dualhook/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	// The kill test re-runs this binary as a worker process it can SIGKILL.
+	if os.Getenv(childWorkerEnv) != "" {
+		runChildWorker()
+		return
+	}
+	testenv.Main(m)
+}

@@ -1,0 +1,252 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dualhook/dualhook/internal/ids"
+)
+
+// Event delivery, the workflow side (SPEC §8.3; docs/events.md).
+//
+// A workflow that changes state makes the event id here (NewEventID), passes it to the activity
+// that writes the change (which stores the event in the same transaction with events.Emit), then
+// delivers it:
+//
+//	eventID := workflows.NewEventID(ctx)
+//	err := workflow.ExecuteActivity(ctx, "CompleteSession", CompleteInput{…, EventID: eventID}).Get(ctx, nil)
+//	…
+//	deliveries := workflows.StartDeliveries(ctx, eventID) // the workflow goes on with its work
+//	…
+//	deliveries.Wait(ctx) // before the workflow returns
+//
+// The workflow is the outbox: the event row exists only if the change committed, and the
+// workflow cannot finish before the delivery has (delivered or failed after the whole
+// schedule). Deliveries never fail the calling workflow: a partner's receiver being down is the
+// partner's problem, recorded in the delivery log and replayable.
+//
+// Long-lived workflows (the coexistence heartbeat) use DeliverEventsAsChildren instead, so they
+// can continue-as-new without waiting up to ~31 h for a receiver.
+
+// Names the worker registers (worker.Register) and callers start by.
+const (
+	DeliveryWorkflowName   = "DeliveryWorkflow"
+	RedeliveryWorkflowName = "RedeliveryWorkflow"
+
+	activityDeliverEvent  = "DeliverEvent"
+	activityDescribeEvent = "DescribeEvent"
+)
+
+// Search attributes of delivery and redelivery workflows (SPEC §13), registered by
+// temporalclient.RegisterSearchAttributes. Other workflows may use them too.
+var (
+	EventTypeAttr = temporal.NewSearchAttributeKeyKeyword("EventType")
+	PartnerIDAttr = temporal.NewSearchAttributeKeyKeyword("PartnerId")
+	TenantIDAttr  = temporal.NewSearchAttributeKeyKeyword("TenantId")
+)
+
+// Delivery outcomes, as in the events table.
+const (
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+	DeliverySkipped   = "skipped"
+	// DeliveryMissing: the event no longer exists (pruned, or its partner deleted).
+	DeliveryMissing = "missing"
+)
+
+// DeliverEventInput is the DeliverEvent activity's input. Only the id travels through Temporal:
+// the body is read from PostgreSQL, so no event data sits in workflow histories.
+type DeliverEventInput struct {
+	EventID string
+}
+
+// DeliveryInput starts a DeliveryWorkflow or RedeliveryWorkflow.
+type DeliveryInput struct {
+	EventID string
+}
+
+// DeliveryResult is how one delivery ended.
+type DeliveryResult struct {
+	EventID string
+	// Status is DeliveryDelivered, DeliveryFailed, DeliverySkipped or DeliveryMissing.
+	Status string
+	// Attempts is the number of HTTP attempts this delivery made.
+	Attempts int
+	// Error describes the last failure (no URL, no secret).
+	Error string `json:",omitempty"`
+}
+
+// EventSummary is what DescribeEvent returns: enough to label a workflow for operators.
+type EventSummary struct {
+	EventID   string
+	Type      string
+	PartnerID string
+	TenantID  string
+}
+
+// SearchAttributes labels a workflow that delivers the event.
+func (s EventSummary) SearchAttributes() []temporal.SearchAttributeUpdate {
+	u := []temporal.SearchAttributeUpdate{EventTypeAttr.ValueSet(s.Type), PartnerIDAttr.ValueSet(s.PartnerID)}
+	if s.TenantID != "" {
+		u = append(u, TenantIDAttr.ValueSet(s.TenantID))
+	}
+	return u
+}
+
+// Timeouts of the DeliverEvent activity. The HTTP timeout itself (10 s) and the retry schedule
+// are the worker's configuration (DUALHOOK_DELIVERY_TIMEOUT, DUALHOOK_DELIVERY_SCHEDULE): the
+// activity reads them and chooses each next delay with NextRetryDelay, so a schedule change
+// needs no workflow change and is never a determinism problem.
+const (
+	// deliveryStartToClose covers one attempt: the HTTP timeout (at most 30 s) plus the database.
+	deliveryStartToClose = time.Minute
+	// deliveryHeartbeat: the activity heartbeats while a request is in flight, so a killed worker
+	// is noticed within this and the attempt retried on another worker.
+	deliveryHeartbeat = 10 * time.Second
+	// deliveryBudget is a safety net only: the activity ends the delivery itself after the last
+	// scheduled attempt. The longest configurable schedule is 12 × 24 h.
+	deliveryBudget = 14 * 24 * time.Hour
+)
+
+// DeliveryActivityOptions are the options every DeliverEvent activity runs with. Retries are
+// unlimited here because the activity decides: it returns a retryable error whose
+// NextRetryDelay is the schedule's (or Retry-After's) next delay, and a non-retryable one after
+// the last attempt or a 410. The policy's own backoff only applies to failures that are not an
+// attempt's outcome (database unreachable, worker lost).
+func DeliveryActivityOptions() workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout:    deliveryStartToClose,
+		HeartbeatTimeout:       deliveryHeartbeat,
+		ScheduleToCloseTimeout: deliveryBudget,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	}
+}
+
+// NewEventID makes a random event id as a side effect: the value is recorded in the history, so
+// a replay of the workflow (after a worker restart) uses the same id and the activity that
+// stores the event inserts it once.
+func NewEventID(ctx workflow.Context) string {
+	var id string
+	_ = workflow.SideEffect(ctx, func(workflow.Context) any { return ids.New(ids.Event) }).Get(&id)
+	return id
+}
+
+// Deliveries are a workflow's deliveries in flight. Start them as soon as the events are stored,
+// Wait for them before the workflow returns.
+type Deliveries struct {
+	pending []pendingDelivery
+}
+
+type pendingDelivery struct {
+	eventID string
+	future  workflow.Future
+}
+
+// StartDeliveries starts one DeliverEvent activity per id, concurrently, and returns at once.
+func StartDeliveries(ctx workflow.Context, eventIDs ...string) *Deliveries {
+	d := &Deliveries{}
+	d.Start(ctx, eventIDs...)
+	return d
+}
+
+// Start adds deliveries of more events.
+func (d *Deliveries) Start(ctx workflow.Context, eventIDs ...string) {
+	// Disconnected: cancelling the workflow (an operator, a parent) must not drop events that
+	// are already committed. Only terminating it does.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	dctx = workflow.WithActivityOptions(dctx, DeliveryActivityOptions())
+	for _, id := range eventIDs {
+		f := workflow.ExecuteActivity(dctx, activityDeliverEvent, DeliverEventInput{EventID: id})
+		d.pending = append(d.pending, pendingDelivery{eventID: id, future: f})
+	}
+}
+
+// Wait blocks until every started delivery has ended and returns how each did, in start order.
+// It never returns an error: a failed delivery is recorded in the delivery log, not a failure of
+// the workflow.
+func (d *Deliveries) Wait(ctx workflow.Context) []DeliveryResult {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	out := make([]DeliveryResult, 0, len(d.pending))
+	for _, p := range d.pending {
+		out = append(out, deliveryResult(dctx, p.eventID, p.future))
+	}
+	d.pending = nil
+	return out
+}
+
+// DeliverEvents delivers the events concurrently and waits for all of them.
+func DeliverEvents(ctx workflow.Context, eventIDs ...string) []DeliveryResult {
+	return StartDeliveries(ctx, eventIDs...).Wait(ctx)
+}
+
+func deliveryResult(ctx workflow.Context, eventID string, f workflow.Future) DeliveryResult {
+	var r DeliveryResult
+	err := f.Get(ctx, &r)
+	if err == nil {
+		return r
+	}
+	r = DeliveryResult{EventID: eventID, Status: DeliveryFailed, Error: err.Error()}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		r.Error = appErr.Message()
+		var details DeliveryResult
+		if appErr.HasDetails() && appErr.Details(&details) == nil && details.Status != "" {
+			details.Error = appErr.Message()
+			r = details
+		}
+	}
+	return r
+}
+
+// DeliverEventsAsChildren hands each delivery to a child workflow delivery/<eventId> that
+// outlives the caller (parent-close policy abandon), and returns once the children have started.
+// Long-lived workflows use it so they can continue-as-new at any time. A child that already
+// exists (the caller was replayed, or delivered the event before) is left alone.
+func DeliverEventsAsChildren(ctx workflow.Context, eventIDs ...string) error {
+	futures := make([]workflow.ChildWorkflowFuture, 0, len(eventIDs))
+	for _, id := range eventIDs {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:            DeliveryID(id),
+			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		})
+		futures = append(futures, workflow.ExecuteChildWorkflow(cctx, DeliveryWorkflowName, DeliveryInput{EventID: id}))
+	}
+	for _, f := range futures {
+		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeliveryWorkflow (delivery/<eventId>) delivers one event for a long-lived parent.
+func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, error) {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
+	var summary EventSummary
+	if err := workflow.ExecuteLocalActivity(lctx, activityDescribeEvent, in.EventID).Get(ctx, &summary); err != nil {
+		return DeliveryResult{EventID: in.EventID, Status: DeliveryMissing, Error: err.Error()}, nil
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, summary.SearchAttributes()...); err != nil {
+		return DeliveryResult{}, err
+	}
+	return DeliverEvents(ctx, in.EventID)[0], nil
+}
+
+// RedeliveryWorkflow (redelivery/<eventId>/<n>) is a replay (SPEC §8.5): a new delivery of the
+// same event id and body, with fresh signatures and its own retry schedule. Whoever starts it
+// sets the EventType, PartnerId and TenantId search attributes (events.Replayer does).
+func RedeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, error) {
+	return DeliverEvents(ctx, in.EventID)[0], nil
+}
