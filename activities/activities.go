@@ -14,6 +14,7 @@ import (
 	"github.com/dualhook/dualhook/internal/keyring"
 	"github.com/dualhook/dualhook/internal/metrics"
 	"github.com/dualhook/dualhook/internal/store"
+	"github.com/dualhook/dualhook/metagraph"
 )
 
 // Activities carries what activities need.
@@ -24,6 +25,9 @@ type Activities struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Registry
 	Now     func() time.Time
+
+	// Graph is Meta's Graph API (or the sandbox's): onboarding and connection steps.
+	Graph *metagraph.Client
 
 	// Egress is the policy every event delivery goes through (SPEC §12).
 	Egress egress.Policy

@@ -247,7 +247,7 @@ func (a *Activities) attempt(ctx context.Context, ev dbq.Event, p dbq.Partner) a
 	rec.latency = a.now().Sub(rec.startedAt)
 	switch {
 	case err != nil:
-		rec.errText = describeSendError(err, a.deliveryTimeout())
+		rec.errText = describeSendError(err, a.deliveryTimeout(), rec.url)
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		rec.errText = fmt.Sprintf("HTTP %d: redirects are not followed", resp.StatusCode)
 	case resp.StatusCode < 200 || resp.StatusCode >= 300:
@@ -279,7 +279,7 @@ func (a *Activities) heartbeatWhile(ctx context.Context) (stop func()) {
 
 // describeSendError turns a transport error into text for the delivery log. It never includes
 // the URL (partners put credentials in paths and queries) nor a refused internal address.
-func describeSendError(err error, timeout time.Duration) string {
+func describeSendError(err error, timeout time.Duration, rawURL string) string {
 	var denied *egress.DeniedError
 	var urlErr *egress.URLError
 	var netErr net.Error
@@ -295,7 +295,11 @@ func describeSendError(err error, timeout time.Duration) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return err.Error()
+	text := err.Error()
+	if rawURL != "" {
+		text = strings.ReplaceAll(text, rawURL, "<eventWebhookUrl>")
+	}
+	return text
 }
 
 // Preview makes a response body storable: valid UTF-8 without NUL bytes, at most PreviewBytes

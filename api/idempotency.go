@@ -39,11 +39,12 @@ const (
 	idemInUse
 )
 
-// idempotencyState is what a handler behind the middleware can use: ResumedResource is the id a
-// crashed earlier attempt recorded, so the retry finishes that work instead of starting anew.
+// idempotencyState is what a handler behind the middleware can use: recovery is what a crashed
+// earlier attempt with the same key recorded (still encrypted), so the retry finishes that work
+// instead of starting anew.
 type idempotencyState struct {
-	params          dbq.SetIdempotencyResourceParams
-	ResumedResource string
+	params   dbq.SetIdempotencyRecoveryParams
+	recovery *string
 }
 
 type storedResponse struct {
@@ -90,12 +91,9 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.replay(c, rec, id)
 		}
 
-		state := &idempotencyState{params: dbq.SetIdempotencyResourceParams{
+		state := &idempotencyState{params: dbq.SetIdempotencyRecoveryParams{
 			PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
-		}}
-		if rec.ResourceID != nil {
-			state.ResumedResource = *rec.ResourceID
-		}
+		}, recovery: rec.RecoveryCiphertext}
 		c.Set(ctxIdemKey, state)
 		recorder := &responseRecorder{ResponseWriter: c.Response().Writer}
 		c.Response().Writer = recorder
@@ -148,7 +146,7 @@ func (s *Server) claimIdempotencyKey(ctx context.Context, id dbq.GetIdempotencyR
 		switch {
 		case !now.Before(rec.ExpiresAt):
 			outcome = idemProceed
-			rec.ResourceID = nil
+			rec.RecoveryCiphertext = nil
 			return q.RestartIdempotencyRecord(ctx, dbq.RestartIdempotencyRecordParams{
 				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
 				RequestHash: hash, LockedUntil: ptr(now.Add(idempotencyLock)), ExpiresAt: now.Add(IdempotencyLifetime),
@@ -187,28 +185,38 @@ func (s *Server) replay(c echo.Context, rec dbq.IdempotencyRecord, id dbq.GetIde
 	return c.Blob(stored.Status, stored.ContentType, stored.Body)
 }
 
-// rememberResource records, before side effects, the id of what the request creates, so a
-// retry after a crash can find and finish it (SPEC §4.4).
-//
-//nolint:unused // session creation (SPEC §4.4 crash repair) is its first caller.
-func (s *Server) rememberResource(c echo.Context, resourceID string) error {
+// rememberRecovery records, encrypted and before any side effect, what the request is creating
+// (ids, one-time tokens), so a retry after a crash can find and finish the same work
+// (SPEC §4.4). Without an Idempotency-Key there is nothing to record.
+func (s *Server) rememberRecovery(c echo.Context, v any) error {
 	state, ok := c.Get(ctxIdemKey).(*idempotencyState)
 	if !ok {
 		return nil
 	}
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
 	p := state.params
-	p.ResourceID = &resourceID
-	return s.deps.Store.SetIdempotencyResource(c.Request().Context(), p)
+	p.RecoveryCiphertext = ptr(s.deps.Ring.EncryptString(string(plain), recoveryAD(p)))
+	return s.deps.Store.SetIdempotencyRecovery(c.Request().Context(), p)
 }
 
-// resumedResource is the id an earlier, crashed attempt with the same key recorded, or "".
-//
-//nolint:unused // session creation (SPEC §4.4 crash repair) is its first caller.
-func resumedResource(c echo.Context) string {
-	if state, ok := c.Get(ctxIdemKey).(*idempotencyState); ok {
-		return state.ResumedResource
+// resumeRecovery fills v with what a crashed earlier attempt recorded; false when there is none.
+func (s *Server) resumeRecovery(c echo.Context, v any) (bool, error) {
+	state, ok := c.Get(ctxIdemKey).(*idempotencyState)
+	if !ok || state.recovery == nil {
+		return false, nil
 	}
-	return ""
+	plain, err := s.deps.Ring.DecryptString(*state.recovery, recoveryAD(state.params))
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal([]byte(plain), v)
+}
+
+func recoveryAD(p dbq.SetIdempotencyRecoveryParams) string {
+	return "idempotency-recovery/" + p.PartnerID + "/" + p.Method + "/" + p.Path + "/" + p.IdempotencyKey
 }
 
 func idempotencyAD(id dbq.GetIdempotencyRecordForUpdateParams) string {

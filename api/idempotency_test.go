@@ -84,7 +84,7 @@ func TestInProgressKeyAnswers409UntilItsLockExpires(t *testing.T) {
 	first := env.Do(apitest.Request{Method: "POST", Path: "/api/v1/api-keys", Key: p.Key, Body: body, Header: idem("inflight")})
 	require.Equal(t, 201, first.Status)
 	_, err := env.Store.Pool.Exec(context.Background(), `UPDATE idempotency_records SET state = 'in_progress', response_ciphertext = NULL,
-		locked_until = now() + interval '1 minute', resource_id = 'key_resumed' WHERE partner_id = $1`, p.Row.ID)
+		locked_until = now() + interval '1 minute', recovery_ciphertext = NULL WHERE partner_id = $1`, p.Row.ID)
 	require.NoError(t, err)
 
 	res := env.Do(apitest.Request{Method: "POST", Path: "/api/v1/api-keys", Key: p.Key, Body: body, Header: idem("inflight")})

@@ -96,6 +96,18 @@ func New(d Deps) (*Server, error) {
 	authed(http.MethodPost, "/events/redeliver", s.redeliverEvents)
 	authed(http.MethodGet, "/events/:id", s.getEvent)
 	authed(http.MethodPost, "/events/:id/redeliver", s.redeliverEvent)
+	authed(http.MethodPost, "/onboarding/sessions", s.createSession)
+	authed(http.MethodGet, "/onboarding/sessions", s.listSessions)
+	authed(http.MethodGet, "/onboarding/sessions/:id", s.getSession)
+	authed(http.MethodPost, "/onboarding/sessions/:id/cancel", s.cancelSession)
+	authed(http.MethodGet, "/connections", s.listConnections)
+	authed(http.MethodGet, "/connections/:id", s.getConnection)
+	authed(http.MethodGet, "/tenants/:tenantId", s.getTenant)
+
+	// The onboarding page: the token in the path is the credential (SPEC §5).
+	e.GET("/onboard/:token", s.onboardingPage)
+	e.POST("/onboard/:token/callback", s.onboardingCallback, s.requireJSON)
+	e.GET("/onboard/:token/status", s.onboardingStatus)
 
 	s.echo = e
 	return s, nil

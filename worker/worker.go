@@ -47,6 +47,7 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.RetentionWorkflow, workflow.RegisterOptions{Name: "RetentionWorkflow"})
 	r.RegisterWorkflowWithOptions(workflows.DeliveryWorkflow, workflow.RegisterOptions{Name: workflows.DeliveryWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RedeliveryWorkflow, workflow.RegisterOptions{Name: workflows.RedeliveryWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.OnboardingWorkflow, workflow.RegisterOptions{Name: workflows.OnboardingWorkflowName})
 	r.RegisterActivity(acts)
 }
 

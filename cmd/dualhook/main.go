@@ -30,5 +30,6 @@ func rootCommand() *cobra.Command {
 	}
 	root.AddCommand(serveCommand(), workerCommand(), devCommand(), migrateCommand(), partnersCommand(),
 		keysCommand(), keyringCommand(), toolsCommand(), sandboxCommand(), healthcheckCommand())
+	root.AddCommand(eventsCommand())
 	return root
 }

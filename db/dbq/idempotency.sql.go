@@ -15,7 +15,7 @@ INSERT INTO idempotency_records (partner_id, method, path, idempotency_key, requ
                                  locked_until, expires_at)
 VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7)
 ON CONFLICT DO NOTHING
-RETURNING partner_id, method, path, idempotency_key, request_hash, state, locked_until, resource_id, response_status, response_ciphertext, created_at, expires_at
+RETURNING partner_id, method, path, idempotency_key, request_hash, state, locked_until, recovery_ciphertext, response_status, response_ciphertext, created_at, expires_at
 `
 
 type ClaimIdempotencyKeyParams struct {
@@ -48,7 +48,7 @@ func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyK
 		&i.RequestHash,
 		&i.State,
 		&i.LockedUntil,
-		&i.ResourceID,
+		&i.RecoveryCiphertext,
 		&i.ResponseStatus,
 		&i.ResponseCiphertext,
 		&i.CreatedAt,
@@ -85,7 +85,7 @@ func (q *Queries) CompleteIdempotencyRecord(ctx context.Context, arg CompleteIde
 }
 
 const getIdempotencyRecordForUpdate = `-- name: GetIdempotencyRecordForUpdate :one
-SELECT partner_id, method, path, idempotency_key, request_hash, state, locked_until, resource_id, response_status, response_ciphertext, created_at, expires_at FROM idempotency_records
+SELECT partner_id, method, path, idempotency_key, request_hash, state, locked_until, recovery_ciphertext, response_status, response_ciphertext, created_at, expires_at FROM idempotency_records
 WHERE partner_id = $1 AND method = $2 AND path = $3 AND idempotency_key = $4
 FOR UPDATE
 `
@@ -113,7 +113,7 @@ func (q *Queries) GetIdempotencyRecordForUpdate(ctx context.Context, arg GetIdem
 		&i.RequestHash,
 		&i.State,
 		&i.LockedUntil,
-		&i.ResourceID,
+		&i.RecoveryCiphertext,
 		&i.ResponseStatus,
 		&i.ResponseCiphertext,
 		&i.CreatedAt,
@@ -148,7 +148,7 @@ func (q *Queries) ReleaseIdempotencyRecord(ctx context.Context, arg ReleaseIdemp
 const restartIdempotencyRecord = `-- name: RestartIdempotencyRecord :exec
 UPDATE idempotency_records
 SET request_hash = $5, state = 'in_progress', locked_until = $6, expires_at = $7, created_at = now(),
-    resource_id = NULL, response_status = NULL, response_ciphertext = NULL
+    recovery_ciphertext = NULL, response_status = NULL, response_ciphertext = NULL
 WHERE partner_id = $1 AND method = $2 AND path = $3 AND idempotency_key = $4
 `
 
@@ -176,26 +176,26 @@ func (q *Queries) RestartIdempotencyRecord(ctx context.Context, arg RestartIdemp
 	return err
 }
 
-const setIdempotencyResource = `-- name: SetIdempotencyResource :exec
-UPDATE idempotency_records SET resource_id = $5
+const setIdempotencyRecovery = `-- name: SetIdempotencyRecovery :exec
+UPDATE idempotency_records SET recovery_ciphertext = $5
 WHERE partner_id = $1 AND method = $2 AND path = $3 AND idempotency_key = $4
 `
 
-type SetIdempotencyResourceParams struct {
-	PartnerID      string
-	Method         string
-	Path           string
-	IdempotencyKey string
-	ResourceID     *string
+type SetIdempotencyRecoveryParams struct {
+	PartnerID          string
+	Method             string
+	Path               string
+	IdempotencyKey     string
+	RecoveryCiphertext *string
 }
 
-func (q *Queries) SetIdempotencyResource(ctx context.Context, arg SetIdempotencyResourceParams) error {
-	_, err := q.db.Exec(ctx, setIdempotencyResource,
+func (q *Queries) SetIdempotencyRecovery(ctx context.Context, arg SetIdempotencyRecoveryParams) error {
+	_, err := q.db.Exec(ctx, setIdempotencyRecovery,
 		arg.PartnerID,
 		arg.Method,
 		arg.Path,
 		arg.IdempotencyKey,
-		arg.ResourceID,
+		arg.RecoveryCiphertext,
 	)
 	return err
 }

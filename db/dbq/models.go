@@ -99,7 +99,7 @@ type IdempotencyRecord struct {
 	RequestHash        []byte
 	State              string
 	LockedUntil        *time.Time
-	ResourceID         *string
+	RecoveryCiphertext *string
 	ResponseStatus     *int32
 	ResponseCiphertext *string
 	CreatedAt          time.Time
@@ -144,6 +144,10 @@ type OnboardingSession struct {
 	CallbackWabaID               *string
 	CallbackPhoneNumberID        *string
 	CallbackBusinessID           *string
+	OauthCodeSecretID            *string
+	AccessTokenSecretID          *string
+	AccessTokenExpiresAt         *time.Time
+	RegistrationPinSecretID      *string
 }
 
 type Partner struct {

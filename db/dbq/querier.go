@@ -12,9 +12,20 @@ import (
 type Querier interface {
 	// Inserts an in-progress record, or returns nothing when one exists (the caller then reads it).
 	ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (IdempotencyRecord, error)
+	// Takes the WABA's claim when it is free, expired, or already ours (a retried activity).
+	ClaimWaba(ctx context.Context, arg ClaimWabaParams) (WabaClaim, error)
 	CompleteIdempotencyRecord(ctx context.Context, arg CompleteIdempotencyRecordParams) error
+	CompleteSession(ctx context.Context, arg CompleteSessionParams) (OnboardingSession, error)
 	CreateAPIKey(ctx context.Context, arg CreateAPIKeyParams) (APIKey, error)
 	CreatePartner(ctx context.Context, arg CreatePartnerParams) (Partner, error)
+	CreateSecret(ctx context.Context, arg CreateSecretParams) (Secret, error)
+	// ON CONFLICT: an idempotent retry after a crash inserts the same session again; the first row wins.
+	CreateSession(ctx context.Context, arg CreateSessionParams) (OnboardingSession, error)
+	// failed, cancelled or expired. Terminal states never change: a session already ended is left
+	// as it is (no row returned).
+	EndSession(ctx context.Context, arg EndSessionParams) (OnboardingSession, error)
+	// The row stays (audit trail); only the ciphertext goes.
+	EraseSecret(ctx context.Context, id string) error
 	// Rotation: the old key keeps working until the end of the grace window, never longer than it
 	// already would have.
 	ExpireAPIKey(ctx context.Context, arg ExpireAPIKeyParams) (APIKey, error)
@@ -22,6 +33,7 @@ type Querier interface {
 	// Authentication looks a key up by the hash of the presented secret; the partner comes along so a
 	// request needs one round trip.
 	GetAPIKeyByHash(ctx context.Context, secretHash []byte) (GetAPIKeyByHashRow, error)
+	GetConnection(ctx context.Context, id string) (Connection, error)
 	// How far one workflow's delivery of an event has got: the position in the retry schedule is
 	// the number of HTTP attempts this workflow already recorded (a crashed attempt records none, so
 	// it does not use up the schedule), and an attempt already delivered is not repeated.
@@ -34,19 +46,43 @@ type Querier interface {
 	GetEventForDelivery(ctx context.Context, id string) (GetEventForDeliveryRow, error)
 	GetIdempotencyRecordForUpdate(ctx context.Context, arg GetIdempotencyRecordForUpdateParams) (IdempotencyRecord, error)
 	GetPartner(ctx context.Context, id string) (Partner, error)
+	GetPartnerConnection(ctx context.Context, arg GetPartnerConnectionParams) (Connection, error)
+	GetPartnerSession(ctx context.Context, arg GetPartnerSessionParams) (OnboardingSession, error)
+	GetSecret(ctx context.Context, id string) (Secret, error)
+	GetSession(ctx context.Context, id string) (OnboardingSession, error)
+	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error)
+	GetWabaClaim(ctx context.Context, wabaID string) (WabaClaim, error)
 	// One statement per request: the counter row of the current window is created or bumped
 	// atomically, so every API process shares the same budget.
 	IncrementRateLimit(ctx context.Context, arg IncrementRateLimitParams) (int32, error)
+	InsertConnection(ctx context.Context, arg InsertConnectionParams) (Connection, error)
 	// Runs inside the transaction of the state change the event reports. The id comes from the
 	// workflow, so a retried activity inserts nothing the second time.
 	InsertEvent(ctx context.Context, arg InsertEventParams) (int64, error)
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]APIKey, error)
+	// Siblings: every active connection on a WABA, across partners (the install has one Meta app).
+	ListActiveWabaConnections(ctx context.Context, wabaID string) ([]Connection, error)
+	ListActiveWabaConnectionsForUpdate(ctx context.Context, wabaID string) ([]Connection, error)
+	ListConnections(ctx context.Context, arg ListConnectionsParams) ([]Connection, error)
 	ListDeliveryAttempts(ctx context.Context, eventID string) ([]DeliveryAttempt, error)
 	// partner_id is always set by the API; only the operator CLI lists across partners.
 	ListEvents(ctx context.Context, arg ListEventsParams) ([]Event, error)
 	// Oldest first, so repeated bulk calls work through a large window in order.
 	ListEventsForRedelivery(ctx context.Context, arg ListEventsForRedeliveryParams) ([]Event, error)
 	ListPartners(ctx context.Context) ([]Partner, error)
+	ListSessions(ctx context.Context, arg ListSessionsParams) ([]OnboardingSession, error)
+	// The reconciler's work: sessions whose workflow start was never confirmed (a crash between the
+	// insert and the start).
+	ListSessionsWithoutWorkflow(ctx context.Context, arg ListSessionsWithoutWorkflowParams) ([]OnboardingSession, error)
+	ListTenantConnections(ctx context.Context, arg ListTenantConnectionsParams) ([]Connection, error)
+	ListTenantSessions(ctx context.Context, arg ListTenantSessionsParams) ([]OnboardingSession, error)
+	// Checked inside commits: a holder whose lease expired (and was taken over) must not commit. The
+	// row lock keeps the claim from being taken over until the commit ends.
+	LockHeldWabaClaim(ctx context.Context, arg LockHeldWabaClaimParams) (WabaClaim, error)
+	MarkSessionProcessing(ctx context.Context, arg MarkSessionProcessingParams) (OnboardingSession, error)
+	// First page open: pending → started. Returns no row when the session was not pending.
+	MarkSessionStarted(ctx context.Context, id string) (OnboardingSession, error)
+	MarkSessionWorkflowStarted(ctx context.Context, id string) error
 	// Attempts go with their event (ON DELETE CASCADE). Events still being delivered are kept.
 	PruneEvents(ctx context.Context, createdAt time.Time) (int64, error)
 	PruneIdempotencyRecords(ctx context.Context, createdAt time.Time) (int64, error)
@@ -57,6 +93,9 @@ type Querier interface {
 	RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryAttemptParams) (DeliveryAttempt, error)
 	// A 4xx/5xx leaves the key free for a corrected retry.
 	ReleaseIdempotencyRecord(ctx context.Context, arg ReleaseIdempotencyRecordParams) error
+	ReleaseWaba(ctx context.Context, arg ReleaseWabaParams) error
+	// The same number onboarded again by the same tenant: same connection, new token (SPEC §6 step 3).
+	ReonboardConnection(ctx context.Context, arg ReonboardConnectionParams) (Connection, error)
 	// An expired record is as good as absent: the key starts over.
 	RestartIdempotencyRecord(ctx context.Context, arg RestartIdempotencyRecordParams) error
 	RestoreEventStatus(ctx context.Context, arg RestoreEventStatusParams) error
@@ -66,7 +105,11 @@ type Querier interface {
 	// second bulk replay does not pick the same events again. previous_status lets the caller undo
 	// the status change when the workflow could not be started.
 	ScheduleRedelivery(ctx context.Context, id string) (ScheduleRedeliveryRow, error)
-	SetIdempotencyResource(ctx context.Context, arg SetIdempotencyResourceParams) error
+	SetIdempotencyRecovery(ctx context.Context, arg SetIdempotencyRecoveryParams) error
+	SetSessionAccessToken(ctx context.Context, arg SetSessionAccessTokenParams) error
+	SetSessionRegistrationPin(ctx context.Context, arg SetSessionRegistrationPinParams) error
+	// New values win for every sibling of the same tenant (SPEC §6 step 3; §7.3).
+	SetWabaWebhook(ctx context.Context, arg SetWabaWebhookParams) ([]string, error)
 	// A request whose owner died (lock expired) is taken over by the retry, which finishes the work.
 	TakeOverIdempotencyRecord(ctx context.Context, arg TakeOverIdempotencyRecordParams) error
 	// last_used_at is advisory; writing it at most once a minute keeps authentication cheap.

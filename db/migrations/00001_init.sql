@@ -79,6 +79,12 @@ CREATE TABLE onboarding_sessions (
     callback_waba_id         text,
     callback_phone_number_id text,
     callback_business_id     text,
+    -- References to the secrets this session obtained (SPEC §6: stored encrypted at once,
+    -- passed by reference).
+    oauth_code_secret_id     text,
+    access_token_secret_id   text,
+    access_token_expires_at  timestamptz,
+    registration_pin_secret_id text,
     CHECK ((status IN ('failed', 'cancelled', 'expired')) = (failure_reason IS NOT NULL)),
     CHECK (status <> 'completed' OR connection_id IS NOT NULL)
 );
@@ -145,6 +151,10 @@ CREATE INDEX connections_partner_created ON connections (partner_id, created_at 
 CREATE INDEX connections_tenant ON connections (partner_id, tenant_id, created_at DESC, id DESC);
 ALTER TABLE onboarding_sessions ADD CONSTRAINT onboarding_sessions_connection_fk
     FOREIGN KEY (connection_id) REFERENCES connections (id) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE onboarding_sessions
+    ADD FOREIGN KEY (oauth_code_secret_id) REFERENCES secrets (id),
+    ADD FOREIGN KEY (access_token_secret_id) REFERENCES secrets (id),
+    ADD FOREIGN KEY (registration_pin_secret_id) REFERENCES secrets (id);
 
 -- Per-WABA claim (SPEC §6 "Per-WABA serialization"): a lease row held from the sibling check to
 -- the final commit. The lease expires so a crashed holder cannot block a WABA forever.
@@ -207,9 +217,9 @@ CREATE TABLE idempotency_records (
     state               text NOT NULL CHECK (state IN ('in_progress', 'completed')),
     -- While in progress: until when the owner is presumed alive; a retry after it takes over.
     locked_until        timestamptz,
-    -- Lets a handler record what it created before its side effects, so a retry after a crash
-    -- finishes the same work instead of doing it twice.
-    resource_id         text,
+    -- Lets a handler record (encrypted) what it is creating before its side effects, so a retry
+    -- after a crash finishes the same work instead of doing it twice.
+    recovery_ciphertext text,
     response_status     integer,
     response_ciphertext text,
     created_at          timestamptz NOT NULL DEFAULT now(),
@@ -250,16 +260,5 @@ CREATE TABLE meta_webhook_deliveries (
 );
 
 -- +goose Down
-DROP TABLE meta_webhook_deliveries;
-DROP TABLE rate_limit_counters;
-DROP TABLE secret_reveal_audit;
-DROP TABLE idempotency_records;
-DROP TABLE delivery_attempts;
-DROP TABLE events;
-DROP TABLE waba_claims;
-ALTER TABLE onboarding_sessions DROP CONSTRAINT onboarding_sessions_connection_fk;
-DROP TABLE connections;
-DROP TABLE secrets;
-DROP TABLE onboarding_sessions;
-DROP TABLE api_keys;
-DROP TABLE partners;
+DROP TABLE IF EXISTS meta_webhook_deliveries, rate_limit_counters, secret_reveal_audit, idempotency_records,
+    delivery_attempts, events, waba_claims, connections, secrets, onboarding_sessions, api_keys, partners CASCADE;

@@ -20,11 +20,11 @@ WHERE partner_id = $1 AND method = $2 AND path = $3 AND idempotency_key = $4;
 -- An expired record is as good as absent: the key starts over.
 UPDATE idempotency_records
 SET request_hash = $5, state = 'in_progress', locked_until = $6, expires_at = $7, created_at = now(),
-    resource_id = NULL, response_status = NULL, response_ciphertext = NULL
+    recovery_ciphertext = NULL, response_status = NULL, response_ciphertext = NULL
 WHERE partner_id = $1 AND method = $2 AND path = $3 AND idempotency_key = $4;
 
--- name: SetIdempotencyResource :exec
-UPDATE idempotency_records SET resource_id = $5
+-- name: SetIdempotencyRecovery :exec
+UPDATE idempotency_records SET recovery_ciphertext = $5
 WHERE partner_id = $1 AND method = $2 AND path = $3 AND idempotency_key = $4;
 
 -- name: CompleteIdempotencyRecord :exec

@@ -23,6 +23,7 @@ import (
 	"github.com/dualhook/dualhook/internal/metrics"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/internal/temporalclient"
+	"github.com/dualhook/dualhook/metagraph"
 	"github.com/dualhook/dualhook/worker"
 )
 
@@ -34,6 +35,7 @@ type App struct {
 	Store    *store.Store
 	Temporal client.Client
 	Metrics  *metrics.Registry
+	Graph    *metagraph.Client
 }
 
 // NewLogger makes the JSON logger of SPEC §13.
@@ -54,6 +56,15 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.ValidateMeta(); err != nil {
+		return nil, err
+	}
+	graph, err := metagraph.New(metagraph.Config{
+		BaseURL: cfg.GraphBaseURL(), Version: cfg.MetaGraphVersion, AppID: cfg.MetaAppID, AppSecret: cfg.MetaAppSecret,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: Meta Graph API: %w", err)
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -67,7 +78,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 		st.Close()
 		return nil, err
 	}
-	return &App{Config: cfg, Logger: logger, Ring: ring, Store: st, Temporal: tc, Metrics: reg}, nil
+	return &App{Config: cfg, Logger: logger, Ring: ring, Store: st, Temporal: tc, Metrics: reg, Graph: graph}, nil
 }
 
 // Close releases the connections.
@@ -131,7 +142,7 @@ func (a *App) Activities() *activities.Activities {
 		a.Logger.Error("ignoring DUALHOOK_EGRESS_ALLOW_CIDRS", "error", err)
 	}
 	return &activities.Activities{Store: a.Store, Ring: a.Ring, Config: a.Config, Logger: a.Logger, Metrics: a.Metrics,
-		Egress: egress.Policy{DevMode: a.Config.DevMode, AllowCIDRs: allow}}
+		Egress: egress.Policy{DevMode: a.Config.DevMode, AllowCIDRs: allow}, Graph: a.Graph}
 }
 
 // RunWorker registers search attributes and schedules, then runs the worker until ctx ends.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,18 @@ type Config struct {
 	DeliverySchedule []time.Duration `env:"DUALHOOK_DELIVERY_SCHEDULE" envSeparator:","`
 	// DeliveryTimeout bounds one attempt: a 2xx must arrive within it (SPEC §8.3: 10 s).
 	DeliveryTimeout time.Duration `env:"DUALHOOK_DELIVERY_TIMEOUT" envDefault:"10s"`
+
+	// Meta app (SPEC §5–§6). Required outside dev mode; `dualhook dev` points them at its sandbox.
+	MetaAppID          string `env:"DUALHOOK_META_APP_ID"`
+	MetaAppSecret      string `env:"DUALHOOK_META_APP_SECRET"`
+	MetaConfigID       string `env:"DUALHOOK_META_CONFIG_ID"`
+	MetaAppVerifyToken string `env:"DUALHOOK_META_APP_VERIFY_TOKEN"`
+	MetaGraphURL       string `env:"DUALHOOK_META_GRAPH_URL" envDefault:"https://graph.facebook.com"`
+	MetaGraphVersion   string `env:"DUALHOOK_META_GRAPH_VERSION" envDefault:"v23.0"`
+	MetaSDKURL         string `env:"DUALHOOK_META_SDK_URL" envDefault:"https://connect.facebook.net/en_US/sdk.js"`
+	// MetaSandboxURL, when set, runs onboarding against the Meta sandbox served at that origin:
+	// the page loads the sandbox's SDK and the Graph client calls the sandbox's Graph API.
+	MetaSandboxURL string `env:"DUALHOOK_META_SANDBOX_URL"`
 }
 
 // DefaultDeliverySchedule is SPEC §8.3's schedule: 7 attempts over ~31 h.
@@ -159,3 +172,43 @@ func (c Config) ValidateServe() error {
 
 // PublicOrigin is PublicURL without a trailing slash.
 func (c Config) PublicOrigin() string { return strings.TrimRight(c.PublicURL, "/") }
+
+// SandboxPrefix is where the Meta sandbox serves everything (sandbox.Prefix; repeated here so
+// configuration does not import the simulator).
+const SandboxPrefix = "/_sandbox/meta/"
+
+// GraphBaseURL is the Graph API origin the service calls: Meta's, or the sandbox's.
+func (c Config) GraphBaseURL() string {
+	if c.MetaSandboxURL != "" {
+		return strings.TrimRight(c.MetaSandboxURL, "/") + strings.TrimSuffix(SandboxPrefix, "/") + "/graph"
+	}
+	return strings.TrimRight(c.MetaGraphURL, "/")
+}
+
+// SDKURL is the JS SDK the onboarding page loads: Meta's, or the sandbox's stand-in.
+func (c Config) SDKURL() string {
+	if c.MetaSandboxURL != "" {
+		return strings.TrimRight(c.MetaSandboxURL, "/") + SandboxPrefix + "sdk.js"
+	}
+	return c.MetaSDKURL
+}
+
+// ValidateMeta checks the Meta app settings onboarding needs.
+func (c Config) ValidateMeta() error {
+	var missing []string
+	for name, v := range map[string]string{
+		"DUALHOOK_META_APP_ID": c.MetaAppID, "DUALHOOK_META_APP_SECRET": c.MetaAppSecret, "DUALHOOK_META_CONFIG_ID": c.MetaConfigID,
+	} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return errors.New("config: " + strings.Join(missing, ", ") + " required (or DUALHOOK_META_SANDBOX_URL in dev mode)")
+	}
+	if c.MetaSandboxURL != "" && !c.DevMode {
+		return errors.New("config: DUALHOOK_META_SANDBOX_URL is only allowed in dev mode")
+	}
+	return nil
+}

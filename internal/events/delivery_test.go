@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/events/eventstest"
@@ -464,4 +464,3 @@ func TestLongLivedWorkflowsDeliverThroughChildren(t *testing.T) {
 	}
 	assert.Equal(t, 3, rcv.Count())
 }
-

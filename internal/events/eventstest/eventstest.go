@@ -57,6 +57,8 @@ type Options struct {
 	Ring *keyring.Ring
 	// WorkerOptions default to worker.Options().
 	WorkerOptions *sdkworker.Options
+	// Store defaults to testenv.Store (the benchmark passes one with a bigger pool).
+	Store *store.Store
 }
 
 // CompressedSchedule has the SPEC's shape (6 waits, 7 attempts) in 2.1 s.
@@ -90,7 +92,10 @@ func New(t testing.TB, o Options) *Stack {
 	if o.Egress == nil {
 		o.Egress = &egress.Policy{DevMode: true}
 	}
-	s := &Stack{T: t, Store: testenv.Store(t), TaskQueue: testenv.TaskQueue(t), Metrics: metrics.New(), opts: o}
+	s := &Stack{T: t, Store: o.Store, TaskQueue: testenv.TaskQueue(t), Metrics: metrics.New(), opts: o}
+	if s.Store == nil {
+		s.Store = testenv.Store(t)
+	}
 	if o.Ring != nil {
 		s.Ring = o.Ring
 		s.Temporal = Dial(t, o.Ring)
@@ -267,9 +272,11 @@ func EmitWorkflow(ctx workflow.Context, in EmitInput) (EmitOutput, error) {
 	}
 	if in.OneByOne {
 		deliveries := &workflows.Deliveries{}
+		start := workflow.Now(ctx)
 		for i, spec := range in.Events {
-			if i > 0 && in.Interval > 0 {
-				if err := workflow.Sleep(ctx, in.Interval); err != nil {
+			// Paced on the workflow's start, so the offered rate does not drift by the emit time.
+			if wait := start.Add(time.Duration(i) * in.Interval).Sub(workflow.Now(ctx)); i > 0 && wait > 0 {
+				if err := workflow.Sleep(ctx, wait); err != nil {
 					return out, err
 				}
 			}

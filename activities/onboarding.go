@@ -1,0 +1,634 @@
+package activities
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/eventtypes"
+	"github.com/dualhook/dualhook/internal/events"
+	"github.com/dualhook/dualhook/internal/redirecturl"
+	"github.com/dualhook/dualhook/internal/secretstore"
+	"github.com/dualhook/dualhook/internal/store"
+	"github.com/dualhook/dualhook/metagraph"
+	wf "github.com/dualhook/dualhook/workflows"
+)
+
+// The onboarding session's activities (SPEC §6), in the order the workflow runs them. Each is
+// safe to retry: it either finds its own earlier work in PostgreSQL or repeats an idempotent call.
+
+// HeartbeatPeriod is the coexistence heartbeat's deadline after a confirmation (SPEC §7.6).
+const HeartbeatPeriod = 13 * 24 * time.Hour
+
+// permanent is a failure the workflow records as-is: reason is a SPEC §6 failure reason.
+func permanent(reason, message string, details ...map[string]any) error {
+	var d []any
+	for _, x := range details {
+		d = append(d, x)
+	}
+	return temporal.NewNonRetryableApplicationError(message, reason, nil, d...)
+}
+
+// transient is retried by the activity's policy; if retries run out, the reason stands.
+func transient(reason, message string) error {
+	return temporal.NewApplicationError(message, reason)
+}
+
+// graphFailure classifies a Graph error: transient ones are retried (meta_unavailable once
+// retries run out), permanent ones fail the step with its reason.
+func graphFailure(err error, reason, what string) error {
+	if metagraph.IsTransient(err) {
+		return transient(wf.ReasonMetaUnavailable, "Meta is temporarily unavailable ("+what+"): "+err.Error())
+	}
+	return permanent(reason, what+": "+err.Error())
+}
+
+func (a *Activities) session(ctx context.Context, id string) (dbq.OnboardingSession, error) {
+	return a.Store.GetSession(ctx, id)
+}
+
+func sessionMetadata(s dbq.OnboardingSession) json.RawMessage {
+	if len(s.Metadata) == 0 {
+		return json.RawMessage("{}")
+	}
+	return s.Metadata
+}
+
+// MarkSessionStarted moves a pending session to started and stores onboarding.started, once.
+func (a *Activities) MarkSessionStarted(ctx context.Context, in wf.SessionStep) (bool, error) {
+	emitted := false
+	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
+		s, err := q.MarkSessionStarted(ctx, in.SessionID)
+		if store.IsNotFound(err) {
+			return nil // not pending any more: opened before, or already decided
+		}
+		if err != nil {
+			return err
+		}
+		emitted = true
+		return events.Emit(ctx, q, events.New{
+			ID: in.EventID, PartnerID: s.PartnerID, Type: eventtypes.OnboardingStarted, TenantID: s.TenantID, SessionID: s.ID,
+			Data: map[string]any{"sessionId": s.ID, "tenantId": s.TenantID, "metadata": sessionMetadata(s)},
+		})
+	})
+	return emitted, err
+}
+
+// MarkSessionProcessing records the accepted callback: processing, with the code's reference and
+// the browser's hints.
+func (a *Activities) MarkSessionProcessing(ctx context.Context, in wf.ProcessingInput) error {
+	cb := in.Callback
+	_, err := a.Store.MarkSessionProcessing(ctx, dbq.MarkSessionProcessingParams{
+		ID: in.SessionID, OauthCodeSecretID: &cb.CodeSecretID, CallbackEvent: optional(cb.Event),
+		CallbackWabaID: optional(cb.WabaID), CallbackPhoneNumberID: optional(cb.PhoneNumberID), CallbackBusinessID: optional(cb.BusinessID),
+	})
+	if store.IsNotFound(err) {
+		return permanent(wf.ReasonInternalError, "The session ended before its callback could be processed.")
+	}
+	return err
+}
+
+// ExchangeCode trades the OAuth code for an access token at once (codes live 30 s and work once)
+// and stores the token encrypted before anything else happens.
+func (a *Activities) ExchangeCode(ctx context.Context, in wf.SessionStep) (wf.ExchangeResult, error) {
+	s, err := a.session(ctx, in.SessionID)
+	if err != nil {
+		return wf.ExchangeResult{}, err
+	}
+	if s.AccessTokenSecretID != nil {
+		return wf.ExchangeResult{TokenSecretID: *s.AccessTokenSecretID}, nil // an earlier attempt got it
+	}
+	if s.OauthCodeSecretID == nil {
+		return wf.ExchangeResult{}, permanent(wf.ReasonOAuthExchangeFailed, "No authorization code was received.")
+	}
+	code, err := secretstore.Read(ctx, a.Store, a.Ring, *s.OauthCodeSecretID)
+	if errors.Is(err, secretstore.ErrErased) {
+		return wf.ExchangeResult{}, permanent(wf.ReasonOAuthExchangeFailed, "The authorization code was already used.")
+	}
+	if err != nil {
+		return wf.ExchangeResult{}, err
+	}
+	token, err := a.Graph.ExchangeCode(ctx, code)
+	if err != nil {
+		// Only a request that never reached Meta may be retried: one that did may have spent the
+		// single-use code, and a second try would only earn 36009.
+		if metagraph.NeverReachedMeta(err) {
+			return wf.ExchangeResult{}, transient(wf.ReasonMetaUnavailable, "Meta could not be reached to exchange the code: "+err.Error())
+		}
+		var graphErr *metagraph.Error
+		if errors.As(err, &graphErr) {
+			return wf.ExchangeResult{}, permanent(wf.ReasonOAuthExchangeFailed, "Meta rejected the authorization code: "+err.Error())
+		}
+		return wf.ExchangeResult{}, permanent(wf.ReasonMetaUnavailable, "The code exchange reached Meta but got no answer: "+err.Error())
+	}
+	var out wf.ExchangeResult
+	err = a.Store.InTx(ctx, func(q *dbq.Queries) error {
+		id, err := secretstore.Create(ctx, q, a.Ring, s.PartnerID, secretstore.KindAccessToken, token.AccessToken)
+		if err != nil {
+			return err
+		}
+		var expires *time.Time
+		if token.ExpiresIn != nil && *token.ExpiresIn > 0 {
+			t := a.now().Add(time.Duration(*token.ExpiresIn) * time.Second)
+			expires = &t
+		}
+		if err := q.SetSessionAccessToken(ctx, dbq.SetSessionAccessTokenParams{ID: s.ID, AccessTokenSecretID: &id, AccessTokenExpiresAt: expires}); err != nil {
+			return err
+		}
+		out.TokenSecretID = id
+		return secretstore.Erase(ctx, q, s.OauthCodeSecretID) // spent: no reason to keep it
+	})
+	return out, err
+}
+
+// DiscoverAssets establishes the WABA and number from the token, not from the browser
+// (SPEC §6 step 2): the callback's ids are hints that must match what Meta granted.
+func (a *Activities) DiscoverAssets(ctx context.Context, in wf.DiscoverInput) (wf.Discovery, error) {
+	token, err := secretstore.Read(ctx, a.Store, a.Ring, in.TokenSecretID)
+	if err != nil {
+		return wf.Discovery{}, err
+	}
+	info, err := a.Graph.DebugToken(ctx, token)
+	if err != nil {
+		return wf.Discovery{}, graphFailure(err, wf.ReasonDiscoveryFailed, "Meta could not describe the token")
+	}
+	if !info.IsValid {
+		return wf.Discovery{}, permanent(wf.ReasonDiscoveryFailed, "Meta reports the new token as invalid.")
+	}
+	granted := info.WABAIDs()
+	cb := in.Callback
+	wabaID := cb.WabaID
+	switch {
+	case wabaID != "" && !slices.Contains(granted, wabaID):
+		return wf.Discovery{}, permanent(wf.ReasonDiscoveryFailed, "The WhatsApp Business Account reported by the browser was not granted to this app.")
+	case wabaID == "" && len(granted) == 0:
+		return wf.Discovery{}, permanent(wf.ReasonDiscoveryFailed, "The token grants no WhatsApp Business Account.")
+	case wabaID == "":
+		wabaID = granted[0] // Meta lists target_ids newest first
+	}
+	waba, err := a.Graph.WABA(ctx, token, wabaID)
+	if err != nil {
+		return wf.Discovery{}, graphFailure(err, wf.ReasonDiscoveryFailed, "Meta could not read the WhatsApp Business Account")
+	}
+	numbers, err := a.Graph.PhoneNumbers(ctx, token, wabaID)
+	if err != nil {
+		return wf.Discovery{}, graphFailure(err, wf.ReasonDiscoveryFailed, "Meta could not list the account's phone numbers")
+	}
+	phone, err := a.pickNumber(ctx, wabaID, cb.PhoneNumberID, numbers)
+	if err != nil {
+		return wf.Discovery{}, err
+	}
+	mode := wf.ModeUnknown
+	switch {
+	case cb.Event == wf.EventFinishCoexistence:
+		mode = wf.ModeCoexistence
+	case phone.IsOnBizApp != nil && *phone.IsOnBizApp:
+		mode = wf.ModeCoexistence
+	case phone.IsOnBizApp != nil:
+		mode = wf.ModeCloudAPI
+	}
+	return wf.Discovery{
+		WabaID: wabaID, PhoneNumberID: phone.ID, BusinessID: waba.OwnerBusinessID,
+		DisplayPhoneNumber: phone.DisplayPhoneNumber, VerifiedName: phone.VerifiedName, Mode: mode,
+	}, nil
+}
+
+// pickNumber checks the browser's phone id against the WABA's numbers or, without one
+// (coexistence, FINISH_ONLY_WABA), takes the newest number that has no active connection.
+func (a *Activities) pickNumber(ctx context.Context, wabaID, hint string, numbers []metagraph.PhoneNumber) (metagraph.PhoneNumber, error) {
+	if hint != "" {
+		for _, n := range numbers {
+			if n.ID == hint {
+				return n, nil
+			}
+		}
+		return metagraph.PhoneNumber{}, permanent(wf.ReasonDiscoveryFailed, "The phone number reported by the browser does not belong to the granted WhatsApp Business Account.")
+	}
+	active, err := a.Store.ListActiveWabaConnections(ctx, wabaID)
+	if err != nil {
+		return metagraph.PhoneNumber{}, err
+	}
+	taken := map[string]bool{}
+	for _, c := range active {
+		taken[c.PhoneNumberID] = true
+	}
+	// Meta does not document the list's order: newest is by last_onboarded_time, and numbers
+	// without one come last in Meta's order.
+	newest := slices.Clone(numbers)
+	slices.SortStableFunc(newest, func(x, y metagraph.PhoneNumber) int {
+		switch {
+		case x.LastOnboardedTime == nil && y.LastOnboardedTime == nil:
+			return 0
+		case x.LastOnboardedTime == nil:
+			return 1
+		case y.LastOnboardedTime == nil:
+			return -1
+		}
+		return y.LastOnboardedTime.Compare(*x.LastOnboardedTime)
+	})
+	for _, n := range newest {
+		if !taken[n.ID] {
+			return n, nil
+		}
+	}
+	return metagraph.PhoneNumber{}, permanent(wf.ReasonDiscoveryFailed, "The WhatsApp Business Account has no phone number that is not already connected.")
+}
+
+// ClaimWaba takes the WABA's claim for the holder, or asks to be retried while another holds it.
+func (a *Activities) ClaimWaba(ctx context.Context, in wf.ClaimInput) error {
+	_, err := a.Store.ClaimWaba(ctx, dbq.ClaimWabaParams{WabaID: in.WabaID, Holder: in.Holder, ExpiresAt: a.now().Add(wf.WabaClaimLease)})
+	if store.IsNotFound(err) {
+		return transient("waba_claim_held", "Another operation on this WhatsApp Business Account is in progress.")
+	}
+	return err
+}
+
+// ReleaseWaba gives the claim back.
+func (a *Activities) ReleaseWaba(ctx context.Context, in wf.ClaimInput) error {
+	return a.Store.ReleaseWaba(ctx, dbq.ReleaseWabaParams{WabaID: in.WabaID, Holder: in.Holder})
+}
+
+// CheckSiblings applies SPEC §6 step 3 to the WABA's active connections.
+func (a *Activities) CheckSiblings(ctx context.Context, in wf.SiblingInput) (wf.SiblingPlan, error) {
+	s, err := a.session(ctx, in.SessionID)
+	if err != nil {
+		return wf.SiblingPlan{}, err
+	}
+	verifyToken, err := a.Ring.DecryptString(s.WebhookVerifyTokenCiphertext, secretstore.VerifyTokenAD)
+	if err != nil {
+		return wf.SiblingPlan{}, err
+	}
+	active, err := a.Store.ListActiveWabaConnections(ctx, in.Discovery.WabaID)
+	if err != nil {
+		return wf.SiblingPlan{}, err
+	}
+	plan := wf.SiblingPlan{Siblings: len(active)}
+	for _, c := range active {
+		sameTenant := c.PartnerID == s.PartnerID && c.TenantID == s.TenantID
+		if c.PhoneNumberID == in.Discovery.PhoneNumberID {
+			if !sameTenant {
+				return plan, permanent(wf.ReasonNumberAlreadyConnected, "This phone number is already connected to another account.")
+			}
+			plan.ReonboardConnectionID = c.ID
+			continue
+		}
+		if sameTenant {
+			continue // the same tenant's new values win for every sibling
+		}
+		theirToken, err := a.Ring.DecryptString(c.WebhookVerifyTokenCiphertext, secretstore.VerifyTokenAD)
+		if err != nil {
+			return plan, err
+		}
+		urlDiffers, tokenDiffers := c.WebhookURL != s.WebhookOverrideURL, theirToken != verifyToken
+		if !urlDiffers && !tokenDiffers {
+			continue
+		}
+		mismatch := "both"
+		switch {
+		case !tokenDiffers:
+			mismatch = "url"
+		case !urlDiffers:
+			mismatch = "verify_token"
+		}
+		details := map[string]any{"mismatch": mismatch}
+		if c.PartnerID == s.PartnerID {
+			details["webhookUrl"] = c.WebhookURL // only ever shown to the same partner
+		}
+		return plan, permanent(wf.ReasonWabaWebhookConflict,
+			"This WhatsApp Business Account is already connected by another tenant with a different webhook "+mismatchWords(mismatch)+"; numbers of one account share one webhook.", details)
+	}
+	return plan, nil
+}
+
+func mismatchWords(m string) string {
+	switch m {
+	case "url":
+		return "URL"
+	case "verify_token":
+		return "verify token"
+	}
+	return "URL and verify token"
+}
+
+// SubscribeOverride subscribes the app to the WABA (Meta requires it before an override), then
+// sets the tenant's webhook URL as the WABA's override. Meta verifies the URL itself.
+func (a *Activities) SubscribeOverride(ctx context.Context, in wf.MetaStepInput) error {
+	s, token, err := a.sessionAndToken(ctx, in)
+	if err != nil {
+		return err
+	}
+	verifyToken, err := a.Ring.DecryptString(s.WebhookVerifyTokenCiphertext, secretstore.VerifyTokenAD)
+	if err != nil {
+		return err
+	}
+	if err := a.Graph.SubscribeApp(ctx, token, in.Discovery.WabaID); err != nil {
+		return graphFailure(err, wf.ReasonWebhookSubscribeFailed, "Meta refused to subscribe the app to the account")
+	}
+	if err := a.Graph.SetOverride(ctx, token, in.Discovery.WabaID, s.WebhookOverrideURL, verifyToken); err != nil {
+		if metagraph.IsOverrideVerificationFailed(err) {
+			return permanent(wf.ReasonWebhookSubscribeFailed, "Meta could not verify the webhook URL (it must answer Meta's hub.challenge): "+err.Error())
+		}
+		return graphFailure(err, wf.ReasonWebhookSubscribeFailed, "Meta refused the webhook override")
+	}
+	return nil
+}
+
+// UndoOverride restores the WABA's previous override after a later step failed: the siblings'
+// webhook when there are active siblings, else no subscription at all.
+func (a *Activities) UndoOverride(ctx context.Context, in wf.MetaStepInput) error {
+	_, token, err := a.sessionAndToken(ctx, in)
+	if err != nil {
+		return err
+	}
+	siblings, err := a.Store.ListActiveWabaConnections(ctx, in.Discovery.WabaID)
+	if err != nil {
+		return err
+	}
+	if len(siblings) == 0 {
+		if err := a.Graph.UnsubscribeApp(ctx, token, in.Discovery.WabaID); err != nil && !metagraph.IsNotSubscribed(err) {
+			return graphFailure(err, wf.ReasonInternalError, "Meta refused to remove the subscription")
+		}
+		return nil
+	}
+	previous := siblings[0]
+	verifyToken, err := a.Ring.DecryptString(previous.WebhookVerifyTokenCiphertext, secretstore.VerifyTokenAD)
+	if err != nil {
+		return err
+	}
+	if err := a.Graph.SetOverride(ctx, token, in.Discovery.WabaID, previous.WebhookURL, verifyToken); err != nil {
+		return graphFailure(err, wf.ReasonInternalError, "Meta refused to restore the previous override")
+	}
+	return nil
+}
+
+// RegisterNumber registers a Cloud API number with a 6-digit PIN that is generated and stored
+// encrypted before the first attempt, so a retry uses the same PIN.
+func (a *Activities) RegisterNumber(ctx context.Context, in wf.MetaStepInput) (wf.RegisterResult, error) {
+	s, token, err := a.sessionAndToken(ctx, in)
+	if err != nil {
+		return wf.RegisterResult{}, err
+	}
+	if s.RegistrationPinSecretID == nil {
+		pin, err := newPIN()
+		if err != nil {
+			return wf.RegisterResult{}, err
+		}
+		err = a.Store.InTx(ctx, func(q *dbq.Queries) error {
+			id, err := secretstore.Create(ctx, q, a.Ring, s.PartnerID, secretstore.KindRegistrationPIN, pin)
+			if err != nil {
+				return err
+			}
+			return q.SetSessionRegistrationPin(ctx, dbq.SetSessionRegistrationPinParams{ID: s.ID, RegistrationPinSecretID: &id})
+		})
+		if err != nil {
+			return wf.RegisterResult{}, err
+		}
+		if s, err = a.session(ctx, in.SessionID); err != nil {
+			return wf.RegisterResult{}, err
+		}
+	}
+	pin, err := secretstore.Read(ctx, a.Store, a.Ring, *s.RegistrationPinSecretID)
+	if err != nil {
+		return wf.RegisterResult{}, err
+	}
+	out := wf.RegisterResult{PinSecretID: *s.RegistrationPinSecretID, Registered: true}
+	err = a.Graph.Register(ctx, token, in.Discovery.PhoneNumberID, pin)
+	switch {
+	case err == nil:
+		return out, nil
+	case metagraph.IsAlreadyRegistered(err) && activity.GetInfo(ctx).Attempt > 1:
+		return out, nil // our own earlier attempt went through
+	}
+	return wf.RegisterResult{}, graphFailure(err, wf.ReasonRegistrationFailed, "Meta refused to register the phone number")
+}
+
+// TriggerSyncs starts the coexistence contact and history syncs, each once (2593107 on a retry
+// means it already started).
+func (a *Activities) TriggerSyncs(ctx context.Context, in wf.MetaStepInput) (wf.SyncResult, error) {
+	_, token, err := a.sessionAndToken(ctx, in)
+	if err != nil {
+		return wf.SyncResult{}, err
+	}
+	var out wf.SyncResult
+	for _, sync := range []struct {
+		kind string
+		at   **time.Time
+	}{{"smb_app_state_sync", &out.ContactSyncTriggeredAt}, {"history", &out.HistorySyncTriggeredAt}} {
+		if err := a.Graph.SMBAppData(ctx, token, in.Discovery.PhoneNumberID, sync.kind); err != nil && !metagraph.IsAlreadySynced(err) {
+			return wf.SyncResult{}, graphFailure(err, wf.ReasonRegistrationFailed, "Meta refused to start the "+sync.kind+" sync")
+		}
+		now := a.now().UTC()
+		*sync.at = &now
+	}
+	return out, nil
+}
+
+func (a *Activities) sessionAndToken(ctx context.Context, in wf.MetaStepInput) (dbq.OnboardingSession, string, error) {
+	s, err := a.session(ctx, in.SessionID)
+	if err != nil {
+		return s, "", err
+	}
+	token, err := secretstore.Read(ctx, a.Store, a.Ring, in.TokenSecretID)
+	return s, token, err
+}
+
+// CommitConnection writes the outcome in one transaction (SPEC §6 step 6): the connection (new,
+// or the same one re-onboarded), the siblings' webhook, the session `completed`, and the
+// onboarding.completed event.
+func (a *Activities) CommitConnection(ctx context.Context, in wf.CommitInput) (wf.Outcome, error) {
+	var out wf.Outcome
+	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
+		s, err := q.GetSession(ctx, in.SessionID)
+		if err != nil {
+			return err
+		}
+		if s.Status == wf.StatusCompleted { // an earlier attempt committed
+			out = wf.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL)}
+			return nil
+		}
+		if _, err := q.LockHeldWabaClaim(ctx, dbq.LockHeldWabaClaimParams{WabaID: in.Discovery.WabaID, Holder: in.Holder}); err != nil {
+			if store.IsNotFound(err) {
+				return permanent(wf.ReasonInternalError, "The claim on the WhatsApp Business Account expired before the commit.")
+			}
+			return err
+		}
+		conn, err := a.writeConnection(ctx, q, s, in)
+		if err != nil {
+			return err
+		}
+		if _, err := q.SetWabaWebhook(ctx, dbq.SetWabaWebhookParams{
+			WabaID: in.Discovery.WabaID, WebhookURL: s.WebhookOverrideURL, WebhookVerifyTokenCiphertext: s.WebhookVerifyTokenCiphertext,
+		}); err != nil {
+			return err
+		}
+		redirect := redirecturl.WithParams(s.SuccessRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", wf.StatusCompleted}})
+		if _, err := q.CompleteSession(ctx, dbq.CompleteSessionParams{ID: s.ID, ConnectionID: &conn.ID, ResultRedirectURL: &redirect}); err != nil {
+			return err
+		}
+		out = wf.Outcome{Status: wf.StatusCompleted, RedirectURL: redirect}
+		return events.Emit(ctx, q, events.New{
+			ID: in.EventID, PartnerID: s.PartnerID, Type: eventtypes.OnboardingCompleted, TenantID: s.TenantID,
+			SessionID: s.ID, ConnectionID: conn.ID, WabaID: conn.WabaID,
+			Data: map[string]any{
+				"sessionId": s.ID, "tenantId": s.TenantID, "metadata": sessionMetadata(s), "connectionId": conn.ID,
+				"wabaId": conn.WabaID, "phoneNumberId": conn.PhoneNumberID, "businessId": conn.BusinessID,
+				"displayPhoneNumber": conn.DisplayPhoneNumber, "verifiedName": conn.VerifiedName,
+				"connectionMode": conn.ConnectionMode, "heartbeatStatus": conn.HeartbeatStatus,
+				"heartbeatLastConfirmedAt": conn.HeartbeatLastConfirmedAt, "heartbeatNextDueAt": conn.HeartbeatNextDueAt,
+			},
+		})
+	})
+	if err == nil && out.Status == wf.StatusCompleted && a.Metrics != nil {
+		a.Metrics.Sessions.WithLabelValues(wf.StatusCompleted).Inc()
+	}
+	return out, err
+}
+
+func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.OnboardingSession, in wf.CommitInput) (dbq.Connection, error) {
+	d := in.Discovery
+	now := a.now().UTC()
+	heartbeat := struct {
+		applies bool
+		status  string
+		last    *time.Time
+		next    *time.Time
+	}{status: "UNKNOWN"}
+	var coexStatus *string
+	if d.Mode == wf.ModeCoexistence {
+		next := now.Add(HeartbeatPeriod)
+		heartbeat.applies, heartbeat.status, heartbeat.last, heartbeat.next = true, "OK", &now, &next
+		onboarded := "ONBOARDED"
+		coexStatus = &onboarded
+	}
+	var registeredAt *time.Time
+	var pinID *string
+	if in.Register.Registered {
+		registeredAt = &now
+		pinID = &in.Register.PinSecretID
+	}
+	tokenExpires := s.AccessTokenExpiresAt
+	if in.Plan.ReonboardConnectionID != "" {
+		old, err := q.GetConnection(ctx, in.Plan.ReonboardConnectionID)
+		if err != nil {
+			return dbq.Connection{}, err
+		}
+		conn, err := q.ReonboardConnection(ctx, dbq.ReonboardConnectionParams{
+			ID: old.ID, SessionID: s.ID, BusinessID: optional(d.BusinessID), DisplayPhoneNumber: optional(d.DisplayPhoneNumber),
+			VerifiedName: optional(d.VerifiedName), ConnectionMode: d.Mode, WebhookURL: s.WebhookOverrideURL,
+			WebhookVerifyTokenCiphertext: s.WebhookVerifyTokenCiphertext, Metadata: sessionMetadata(s), CoexistenceStatus: coexStatus,
+			HistorySyncTriggeredAt: in.Syncs.HistorySyncTriggeredAt, ContactSyncTriggeredAt: in.Syncs.ContactSyncTriggeredAt,
+			HeartbeatApplies: heartbeat.applies, HeartbeatStatus: heartbeat.status, HeartbeatLastConfirmedAt: heartbeat.last,
+			HeartbeatNextDueAt: heartbeat.next, AccessTokenSecretID: &in.TokenSecretID, RegistrationPinSecretID: pinID,
+			RegisteredAt: registeredAt, TokenIssuedAt: now, TokenExpiresAt: tokenExpires,
+		})
+		if err != nil {
+			return dbq.Connection{}, err
+		}
+		// The replaced token is useless now; erase it rather than keep a second live secret.
+		if old.AccessTokenSecretID != nil && *old.AccessTokenSecretID != in.TokenSecretID {
+			if err := secretstore.Erase(ctx, q, old.AccessTokenSecretID); err != nil {
+				return dbq.Connection{}, err
+			}
+		}
+		return conn, nil
+	}
+	conn, err := q.InsertConnection(ctx, dbq.InsertConnectionParams{
+		ID: in.ConnectionID, PartnerID: s.PartnerID, TenantID: s.TenantID, SessionID: s.ID, WabaID: d.WabaID,
+		PhoneNumberID: d.PhoneNumberID, BusinessID: optional(d.BusinessID), DisplayPhoneNumber: optional(d.DisplayPhoneNumber),
+		VerifiedName: optional(d.VerifiedName), ConnectionMode: d.Mode, WebhookURL: s.WebhookOverrideURL,
+		WebhookVerifyTokenCiphertext: s.WebhookVerifyTokenCiphertext, Metadata: sessionMetadata(s), CoexistenceStatus: coexStatus,
+		HistorySyncTriggeredAt: in.Syncs.HistorySyncTriggeredAt, ContactSyncTriggeredAt: in.Syncs.ContactSyncTriggeredAt,
+		HeartbeatApplies: heartbeat.applies, HeartbeatStatus: heartbeat.status, HeartbeatLastConfirmedAt: heartbeat.last,
+		HeartbeatNextDueAt: heartbeat.next, AccessTokenSecretID: &in.TokenSecretID, RegistrationPinSecretID: pinID,
+		RegisteredAt: registeredAt, TokenIssuedAt: now, TokenExpiresAt: tokenExpires,
+	})
+	if store.IsUniqueViolation(err, "connections_one_active_number") {
+		return dbq.Connection{}, permanent(wf.ReasonNumberAlreadyConnected, "This phone number is already connected.")
+	}
+	return conn, err
+}
+
+// EndSession records failed, cancelled or expired with onboarding.failed, once. A session that
+// already ended is answered as it is.
+func (a *Activities) EndSession(ctx context.Context, in wf.EndInput) (wf.Outcome, error) {
+	var out wf.Outcome
+	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
+		s, err := q.GetSession(ctx, in.SessionID)
+		if err != nil {
+			return err
+		}
+		var redirect *string
+		if in.FromCallback {
+			switch in.Status {
+			case wf.StatusCancelled:
+				r := redirecturl.WithParams(s.CancelRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", wf.StatusCancelled}})
+				redirect = &r
+			case wf.StatusFailed:
+				r := redirecturl.WithParams(s.FailureRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", wf.StatusFailed}, {"reason", in.Reason}})
+				redirect = &r
+			}
+		}
+		var details json.RawMessage
+		if len(in.Details) > 0 {
+			if details, err = json.Marshal(in.Details); err != nil {
+				return err
+			}
+		}
+		category := wf.ErrorCategory(in.Reason)
+		ended, err := q.EndSession(ctx, dbq.EndSessionParams{
+			ID: s.ID, Status: in.Status, FailureReason: &in.Reason, FailureErrorCategory: &category,
+			FailureMessage: &in.Message, FailureDetails: details, ResultRedirectURL: redirect,
+		})
+		if store.IsNotFound(err) {
+			out = wf.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL), Reason: deref(s.FailureReason)}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out = wf.Outcome{Status: ended.Status, RedirectURL: deref(ended.ResultRedirectURL), Reason: in.Reason}
+		if a.Metrics != nil {
+			a.Metrics.Sessions.WithLabelValues(in.Status).Inc()
+		}
+		return events.Emit(ctx, q, events.New{
+			ID: in.EventID, PartnerID: s.PartnerID, Type: eventtypes.OnboardingFailed, TenantID: s.TenantID, SessionID: s.ID,
+			Data: map[string]any{
+				"sessionId": s.ID, "tenantId": s.TenantID, "metadata": sessionMetadata(s),
+				"reason": in.Reason, "errorCategory": category, "message": in.Message,
+			},
+		})
+	})
+	return out, err
+}
+
+// newPIN makes a uniformly random 6-digit PIN.
+func newPIN() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

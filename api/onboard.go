@@ -1,0 +1,272 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/secretstore"
+	"github.com/dualhook/dualhook/internal/store"
+	"github.com/dualhook/dualhook/onboardpage"
+	"github.com/dualhook/dualhook/workflows"
+)
+
+// The onboarding page and its callback (SPEC §5): the only unauthenticated HTML of the service.
+// The one-time token in the path is the credential; it is looked up by its SHA-256.
+
+// callbackWait is how long the callback waits for the outcome before answering 202 (SPEC §5).
+const callbackWait = 20 * time.Second
+
+var tokenShape = regexp.MustCompile(`^[0-9A-Za-z]{44}$`)
+
+func terminal(status string) bool {
+	switch status {
+	case workflows.StatusCompleted, workflows.StatusFailed, workflows.StatusCancelled, workflows.StatusExpired:
+		return true
+	}
+	return false
+}
+
+// sessionByToken resolves a page token; ok is false for a malformed or unknown token.
+func (s *Server) sessionByToken(c echo.Context) (dbq.GetSessionByTokenHashRow, bool, error) {
+	token := c.Param("token")
+	if !tokenShape.MatchString(token) {
+		return dbq.GetSessionByTokenHashRow{}, false, nil
+	}
+	row, err := s.deps.Store.GetSessionByTokenHash(c.Request().Context(), tokenHash(token))
+	if store.IsNotFound(err) {
+		return row, false, nil
+	}
+	return row, err == nil, err
+}
+
+func (s *Server) onboardingPage(c echo.Context) error {
+	row, ok, err := s.sessionByToken(c)
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	if !ok {
+		return onboardpage.RenderNotFound(w)
+	}
+	session, partner := row.OnboardingSession, row.Partner
+	if terminal(session.Status) {
+		return onboardpage.RenderGone(w, session.Status)
+	}
+	if session.Status == workflows.StatusPending {
+		// First open: the workflow moves the session to started and emits onboarding.started
+		// once. Signal-with-start also repairs a session whose workflow never started.
+		_, err := s.deps.Temporal.SignalWithStartWorkflow(c.Request().Context(), session.WorkflowID, workflows.SignalPageOpened, nil,
+			SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue), workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
+		if err != nil {
+			s.log(c).Warn("page-opened signal failed", "session_id", session.ID, "error", err)
+		}
+	}
+	cfg := s.deps.Config
+	mode := onboardpage.ModeLive
+	if cfg.MetaSandboxURL != "" {
+		mode = onboardpage.ModeSandbox
+	}
+	base := "/onboard/" + c.Param("token")
+	return onboardpage.Render(w, onboardpage.Page{
+		TenantName: session.TenantName, PartnerName: partner.DisplayName, LogoURL: deref(partner.LogoURL),
+		BrandColor: deref(partner.BrandColor), Coexistence: session.Coexistence, Status: session.Status, Mode: mode,
+		SDKURL: cfg.SDKURL(), AppID: cfg.MetaAppID, ConfigID: cfg.MetaConfigID, GraphVersion: cfg.MetaGraphVersion,
+		CallbackURL: base + "/callback", StatusURL: base + "/status",
+	})
+}
+
+type callbackRequest struct {
+	Code          string `json:"code"`
+	Event         string `json:"event"`
+	WabaID        string `json:"wabaId"`
+	PhoneNumberID string `json:"phoneNumberId"`
+	BusinessID    string `json:"businessId"`
+	ErrorMessage  string `json:"errorMessage"`
+	CurrentStep   string `json:"currentStep"`
+}
+
+type decisionResponse struct {
+	Status      string `json:"status"`
+	RedirectURL string `json:"redirectUrl,omitempty"`
+}
+
+var (
+	metaID     = regexp.MustCompile(`^[0-9]{1,32}$`)
+	stepName   = regexp.MustCompile(`^[A-Z_]{1,64}$`)
+	finishLike = map[string]bool{workflows.EventFinish: true, workflows.EventFinishOnlyWaba: true, workflows.EventFinishCoexistence: true, "FINISH_GRANT_ONLY_API_ACCESS": true}
+	cancelLike = map[string]bool{workflows.EventCancel: true, workflows.EventError: true, "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING": true, "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING": true}
+	codeShape  = regexp.MustCompile(`^[A-Za-z0-9_\-.#=/+]+$`)
+)
+
+func (r *callbackRequest) validate() error {
+	bad := problems{}
+	if r.Event == "" && r.Code != "" {
+		r.Event = workflows.EventFinish // a missing event means FINISH (SPEC §5)
+	}
+	switch {
+	case finishLike[r.Event]:
+		if r.Code == "" {
+			bad.add("code", "is required to finish")
+		}
+	case cancelLike[r.Event]:
+		if r.Code != "" {
+			bad.add("code", "must be absent for a cancel or error")
+		}
+	default:
+		bad.add("event", "must be FINISH, FINISH_ONLY_WABA, FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING, CANCEL or ERROR")
+	}
+	if r.Code != "" && (len(r.Code) > 4096 || !codeShape.MatchString(r.Code)) {
+		bad.add("code", "is not an authorization code")
+	}
+	for field, v := range map[string]string{"wabaId": r.WabaID, "phoneNumberId": r.PhoneNumberID, "businessId": r.BusinessID} {
+		if v != "" && !metaID.MatchString(v) {
+			bad.add(field, "must be a numeric Meta id")
+		}
+	}
+	if r.CurrentStep != "" && !stepName.MatchString(r.CurrentStep) {
+		bad.add("currentStep", "must be an Embedded Signup step name")
+	}
+	if utf8.RuneCountInString(r.ErrorMessage) > 1000 {
+		bad.add("errorMessage", "must be at most 1000 characters")
+	}
+	return bad.err()
+}
+
+// onboardingCallback hands the page's callback to the session's workflow as an Update and waits
+// up to 20 s for the outcome (SPEC §5). The code never enters Temporal: it is stored encrypted
+// and referenced.
+func (s *Server) onboardingCallback(c echo.Context) error {
+	pageHeaders(c)
+	row, ok, err := s.sessionByToken(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return apierr.NotFound("onboarding session")
+	}
+	session := row.OnboardingSession
+	if terminal(session.Status) {
+		return s.answerDecided(c, session)
+	}
+	var req callbackRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	in := workflows.CallbackInput{
+		Event: req.Event, WabaID: req.WabaID, PhoneNumberID: req.PhoneNumberID, BusinessID: req.BusinessID,
+		ErrorMessage: req.ErrorMessage, CurrentStep: req.CurrentStep,
+	}
+	// One Update id per callback content: the page retrying the same callback gets the same
+	// answer from Temporal instead of a second processing.
+	fingerprint := sha256.Sum256([]byte(req.Code + "\x00" + req.Event + "\x00" + req.CurrentStep + "\x00" + req.ErrorMessage))
+	updateID := "callback-" + hex.EncodeToString(fingerprint[:12])
+	if req.Code != "" {
+		err := s.deps.Store.InTx(ctx, func(q *dbq.Queries) error {
+			id, err := secretstore.Create(ctx, q, s.deps.Ring, session.PartnerID, secretstore.KindOAuthCode, req.Code)
+			in.CodeSecretID = id
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, callbackWait)
+	defer cancel()
+	start := s.deps.Temporal.NewWithStartWorkflowOperation(SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue),
+		workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
+	handle, err := s.deps.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID: updateID, UpdateName: workflows.UpdateCallback, Args: []any{in},
+			WaitForStage: client.WorkflowUpdateStageAccepted,
+		},
+	})
+	if err != nil {
+		// Rejected by the validator (already processing or decided), or the workflow is gone:
+		// the row says what to answer.
+		return s.answerFromRow(c, session.ID, err)
+	}
+	var out workflows.Outcome
+	if err := handle.Get(waitCtx, &out); err != nil {
+		if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+			return c.JSON(http.StatusAccepted, decisionResponse{Status: workflows.StatusProcessing})
+		}
+		return s.answerFromRow(c, session.ID, err)
+	}
+	return c.JSON(http.StatusOK, decisionResponse{Status: out.Status, RedirectURL: out.RedirectURL})
+}
+
+// answerFromRow answers a callback whose Update did not run, from PostgreSQL.
+func (s *Server) answerFromRow(c echo.Context, sessionID string, cause error) error {
+	session, err := s.deps.Store.GetSession(c.Request().Context(), sessionID)
+	if err != nil {
+		return err
+	}
+	if terminal(session.Status) {
+		return s.answerDecided(c, session)
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(cause, &notFound) {
+		return unavailable("The onboarding workflow is not running; retry shortly.")
+	}
+	s.log(c).Info("callback not applied", "session_id", sessionID, "status", session.Status, "reason", cause.Error())
+	return c.JSON(http.StatusAccepted, decisionResponse{Status: workflows.StatusProcessing})
+}
+
+// answerDecided repeats the decision of a terminal session (SPEC §5): the same 200 body when the
+// page's callback decided it, 410 when it expired or was cancelled through the API.
+func (s *Server) answerDecided(c echo.Context, session dbq.OnboardingSession) error {
+	if session.ResultRedirectURL != nil {
+		return c.JSON(http.StatusOK, decisionResponse{Status: session.Status, RedirectURL: *session.ResultRedirectURL})
+	}
+	msg := "This onboarding link has ended."
+	switch session.Status {
+	case workflows.StatusExpired:
+		msg = "This onboarding link has expired."
+	case workflows.StatusCancelled:
+		msg = "This onboarding link was cancelled."
+	}
+	return apierr.New(apierr.CodeSessionExpired, "%s", msg)
+}
+
+// onboardingStatus is what the page polls after a 202 (SPEC §5).
+func (s *Server) onboardingStatus(c echo.Context) error {
+	pageHeaders(c)
+	row, ok, err := s.sessionByToken(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return apierr.NotFound("onboarding session")
+	}
+	session := row.OnboardingSession
+	if terminal(session.Status) {
+		return s.answerDecided(c, session)
+	}
+	return c.JSON(http.StatusAccepted, decisionResponse{Status: session.Status})
+}
+
+// pageHeaders keeps the page's JSON answers out of caches and frames.
+func pageHeaders(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+}

@@ -1,0 +1,437 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/egress"
+	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/redirecturl"
+	"github.com/dualhook/dualhook/internal/secretstore"
+	"github.com/dualhook/dualhook/internal/store"
+	"github.com/dualhook/dualhook/preflight"
+	"github.com/dualhook/dualhook/workflows"
+)
+
+// Limits of SPEC §4.1.
+const (
+	maxMetadataBytes     = 16 << 10
+	maxOverrideURLLength = 200 // Meta's limit for override_callback_uri
+	defaultExpiry        = 3600
+	minExpiry, maxExpiry = 300, 86400
+	// onboardingTokenLength base62 characters carry ≈262 bits (SPEC §4.1: ≥ 256).
+	onboardingTokenLength = 44
+)
+
+type createSessionRequest struct {
+	TenantID             *string         `json:"tenantId"`
+	TenantName           *string         `json:"tenantName"`
+	SuccessRedirectURL   *string         `json:"successRedirectUrl"`
+	FailureRedirectURL   *string         `json:"failureRedirectUrl"`
+	CancelRedirectURL    *string         `json:"cancelRedirectUrl"`
+	WebhookOverrideURL   *string         `json:"webhookOverrideUrl"`
+	WebhookVerifyToken   *string         `json:"webhookVerifyToken"`
+	Metadata             json.RawMessage `json:"metadata"`
+	ExpiresInSeconds     *int64          `json:"expiresInSeconds"`
+	SkipWebhookPreflight *bool           `json:"skipWebhookPreflight"`
+	Coexistence          *bool           `json:"coexistence"`
+}
+
+// sessionRecovery is what a create records before its side effects, so a retry with the same
+// Idempotency-Key after a crash finishes the same session (SPEC §4.4).
+type sessionRecovery struct {
+	SessionID string `json:"sessionId"`
+	Token     string `json:"token"`
+}
+
+type createSessionResponse struct {
+	SessionID            string  `json:"sessionId"`
+	OnboardingURL        string  `json:"onboardingUrl"`
+	Status               string  `json:"status"`
+	ExpiresAt            string  `json:"expiresAt"`
+	IdempotencyExpiresAt *string `json:"idempotencyExpiresAt"`
+}
+
+// validSession is a create request that passed every check.
+type validSession struct {
+	tenantID, tenantName       string
+	success, failure, cancel   string
+	overrideURL, verifyToken   string
+	metadata                   json.RawMessage
+	expiresIn                  time.Duration
+	skipPreflight, coexistence bool
+}
+
+func (s *Server) createSession(c echo.Context) error {
+	var req createSessionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	v, err := s.validateSession(c.Request().Context(), partnerOf(c), req)
+	if err != nil {
+		return err
+	}
+	if !v.skipPreflight {
+		res := preflight.Run(c.Request().Context(), s.egress.NewClient(preflight.Timeout), v.overrideURL, v.verifyToken)
+		if !res.OK {
+			return apierr.New(apierr.CodeWebhookPreflightFailed, "The webhook URL did not answer Meta's verification request correctly (%s).",
+				strings.ReplaceAll(res.Category, "_", " ")).WithDetails(map[string]any{"preflight": res})
+		}
+	}
+
+	var rec sessionRecovery
+	resumed, err := s.resumeRecovery(c, &rec)
+	if err != nil {
+		return err
+	}
+	if !resumed {
+		rec = sessionRecovery{SessionID: ids.New(ids.Session), Token: ids.RandomString(onboardingTokenLength)}
+		if err := s.rememberRecovery(c, rec); err != nil {
+			return err
+		}
+	}
+	ctx := c.Request().Context()
+	p := partnerOf(c)
+	session, err := s.deps.Store.CreateSession(ctx, dbq.CreateSessionParams{
+		ID: rec.SessionID, PartnerID: p.ID, TenantID: v.tenantID, TenantName: v.tenantName, TokenHash: tokenHash(rec.Token),
+		SuccessRedirectURL: v.success, FailureRedirectURL: v.failure, CancelRedirectURL: v.cancel,
+		WebhookOverrideURL: v.overrideURL, WebhookVerifyTokenCiphertext: s.deps.Ring.EncryptString(v.verifyToken, secretstore.VerifyTokenAD),
+		Metadata: v.metadata, Coexistence: v.coexistence, SkipWebhookPreflight: v.skipPreflight,
+		ExpiresAt: s.deps.Now().Add(v.expiresIn).UTC().Truncate(time.Microsecond), WorkflowID: workflows.OnboardingID(rec.SessionID),
+	})
+	if store.IsNotFound(err) { // resumed: the crashed attempt had inserted it
+		session, err = s.deps.Store.GetPartnerSession(ctx, dbq.GetPartnerSessionParams{PartnerID: p.ID, ID: rec.SessionID})
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.ensureSessionWorkflow(ctx, session); err != nil {
+		return err
+	}
+	out := createSessionResponse{
+		SessionID: session.ID, OnboardingURL: s.deps.Config.PublicOrigin() + "/onboard/" + rec.Token,
+		Status: session.Status, ExpiresAt: timestamp(session.ExpiresAt),
+	}
+	if _, ok := c.Get(ctxIdemKey).(*idempotencyState); ok {
+		out.IdempotencyExpiresAt = ptr(timestamp(s.deps.Now().Add(IdempotencyLifetime)))
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, out)
+}
+
+// ensureSessionWorkflow starts the session's workflow, or finds the one already running (a
+// retried create, the reconciler), and records that it exists.
+func (s *Server) ensureSessionWorkflow(ctx context.Context, session dbq.OnboardingSession) error {
+	if s.deps.Temporal == nil {
+		return unavailable("Temporal is not configured.")
+	}
+	_, err := s.deps.Temporal.ExecuteWorkflow(ctx, SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue),
+		workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
+	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		s.deps.Logger.Error("starting the session workflow failed; a retry or the reconciler will start it",
+			"session_id", session.ID, "error", err)
+		return unavailable("The workflow engine is unavailable; retry with the same Idempotency-Key.")
+	}
+	return s.deps.Store.MarkSessionWorkflowStarted(ctx, session.ID)
+}
+
+// SessionWorkflowOptions are the start options of a session's workflow: the id derives from the
+// session, a retried start finds the running workflow, and operators find it by partner, tenant
+// and session in the Temporal UI.
+func SessionWorkflowOptions(session dbq.OnboardingSession, taskQueue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       session.WorkflowID,
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.PartnerIDAttr.ValueSet(session.PartnerID),
+			workflows.TenantIDAttr.ValueSet(session.TenantID),
+			workflows.SessionIDAttr.ValueSet(session.ID),
+		),
+	}
+}
+
+// SessionWorkflowInput is the workflow's input for a session row.
+func SessionWorkflowInput(session dbq.OnboardingSession) workflows.OnboardingInput {
+	return workflows.OnboardingInput{
+		SessionID: session.ID, PartnerID: session.PartnerID, TenantID: session.TenantID,
+		ExpiresAt: session.ExpiresAt, Coexistence: session.Coexistence,
+	}
+}
+
+func tokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// validateSession applies SPEC §4.1–§4.2 and §12 in the order a user fixes them: field shapes,
+// then redirect URLs, then the webhook URL.
+func (s *Server) validateSession(ctx context.Context, p *dbq.Partner, req createSessionRequest) (validSession, error) {
+	bad := problems{}
+	required := func(field string, v *string, min, max int) string {
+		if v == nil {
+			bad.add(field, "is required")
+			return ""
+		}
+		bad.checkText(field, *v, min, max)
+		return *v
+	}
+	v := validSession{
+		tenantID:    required("tenantId", req.TenantID, 1, 128),
+		tenantName:  required("tenantName", req.TenantName, 1, 200),
+		success:     required("successRedirectUrl", req.SuccessRedirectURL, 1, 2048),
+		failure:     required("failureRedirectUrl", req.FailureRedirectURL, 1, 2048),
+		cancel:      required("cancelRedirectUrl", req.CancelRedirectURL, 1, 2048),
+		overrideURL: required("webhookOverrideUrl", req.WebhookOverrideURL, 1, 2048),
+		verifyToken: required("webhookVerifyToken", req.WebhookVerifyToken, 1, 200),
+		metadata:    json.RawMessage("{}"),
+		expiresIn:   defaultExpiry * time.Second,
+	}
+	if req.TenantID != nil && !printable(*req.TenantID) {
+		bad.add("tenantId", "must hold printable characters only")
+	}
+	if m := strings.TrimSpace(string(req.Metadata)); m != "" && m != "null" {
+		if !strings.HasPrefix(m, "{") {
+			bad.add("metadata", "must be a JSON object")
+		} else if len(m) > maxMetadataBytes {
+			bad.add("metadata", "must be at most 16 KiB serialized")
+		} else {
+			v.metadata = json.RawMessage(m)
+		}
+	}
+	if req.ExpiresInSeconds != nil {
+		if *req.ExpiresInSeconds < minExpiry || *req.ExpiresInSeconds > maxExpiry {
+			bad.add("expiresInSeconds", "must be an integer from 300 to 86400")
+		}
+		v.expiresIn = time.Duration(*req.ExpiresInSeconds) * time.Second
+	}
+	v.skipPreflight = req.SkipWebhookPreflight != nil && *req.SkipWebhookPreflight
+	v.coexistence = req.Coexistence != nil && *req.Coexistence
+	if err := bad.err(); err != nil {
+		return v, err
+	}
+
+	for _, f := range []struct {
+		field string
+		value *string
+	}{{"successRedirectUrl", &v.success}, {"failureRedirectUrl", &v.failure}, {"cancelRedirectUrl", &v.cancel}} {
+		normalized, err := redirecturl.Check(*f.value, p.AllowedRedirectURLs, s.deps.Config.DevMode)
+		if err != nil {
+			return v, apierr.New(apierr.CodeInvalidRedirectURL, "%s %s.", f.field, err.Error()).WithDetails(map[string]any{"field": f.field})
+		}
+		*f.value = normalized
+	}
+
+	webhookErr := func(msg string) error {
+		return apierr.New(apierr.CodeInvalidWebhookURL, "webhookOverrideUrl %s.", msg).WithDetails(map[string]any{"field": "webhookOverrideUrl"})
+	}
+	if utf8.RuneCountInString(v.overrideURL) > maxOverrideURLLength {
+		return v, webhookErr("must be at most 200 characters (Meta's limit)")
+	}
+	if err := s.egress.ValidateURL(v.overrideURL); err != nil {
+		var ue *egress.URLError
+		if errors.As(err, &ue) {
+			return v, webhookErr(strings.TrimSuffix(ue.Message, "."))
+		}
+		return v, webhookErr("is not a valid URL")
+	}
+	// A host that resolves to a denied address is a 400; one that does not resolve at all is the
+	// preflight's endpoint_unreachable (SPEC §4.1).
+	if err := s.egress.CheckResolves(ctx, v.overrideURL); err != nil && !egress.IsResolveError(err) {
+		return v, webhookErr("resolves to an address that is not allowed (only public addresses are)")
+	}
+	return v, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// sessionResponse is SPEC §4.5's session object.
+type sessionResponse struct {
+	SessionID    string          `json:"sessionId"`
+	Status       string          `json:"status"`
+	TenantID     string          `json:"tenantId"`
+	TenantName   string          `json:"tenantName"`
+	Metadata     json.RawMessage `json:"metadata"`
+	Coexistence  bool            `json:"coexistence"`
+	ExpiresAt    string          `json:"expiresAt"`
+	CreatedAt    string          `json:"createdAt"`
+	StartedAt    *string         `json:"startedAt"`
+	CompletedAt  *string         `json:"completedAt"`
+	ConnectionID *string         `json:"connectionId"`
+	Failure      *sessionFailure `json:"failure"`
+	WorkflowID   string          `json:"workflowId"`
+}
+
+type sessionFailure struct {
+	Reason        string         `json:"reason"`
+	ErrorCategory string         `json:"errorCategory"`
+	Message       string         `json:"message"`
+	Details       map[string]any `json:"details,omitempty"`
+}
+
+func renderSession(s dbq.OnboardingSession) sessionResponse {
+	out := sessionResponse{
+		SessionID: s.ID, Status: s.Status, TenantID: s.TenantID, TenantName: s.TenantName, Metadata: s.Metadata,
+		Coexistence: s.Coexistence, ExpiresAt: timestamp(s.ExpiresAt), CreatedAt: timestamp(s.CreatedAt),
+		StartedAt: optTimestamp(s.StartedAt), CompletedAt: optTimestamp(s.CompletedAt), ConnectionID: s.ConnectionID,
+		WorkflowID: s.WorkflowID,
+	}
+	if len(out.Metadata) == 0 {
+		out.Metadata = json.RawMessage("{}")
+	}
+	if s.FailureReason != nil {
+		f := &sessionFailure{Reason: *s.FailureReason, ErrorCategory: deref(s.FailureErrorCategory), Message: deref(s.FailureMessage)}
+		if len(s.FailureDetails) > 0 {
+			_ = json.Unmarshal(s.FailureDetails, &f.Details)
+		}
+		out.Failure = f
+	}
+	return out
+}
+
+func (s *Server) partnerSession(c echo.Context) (dbq.OnboardingSession, error) {
+	id := c.Param("id")
+	if !ids.HasPrefix(id, ids.Session) {
+		return dbq.OnboardingSession{}, apierr.NotFound("session")
+	}
+	session, err := s.deps.Store.GetPartnerSession(c.Request().Context(), dbq.GetPartnerSessionParams{PartnerID: partnerOf(c).ID, ID: id})
+	if store.IsNotFound(err) {
+		return session, apierr.NotFound("session")
+	}
+	return session, err
+}
+
+func (s *Server) getSession(c echo.Context) error {
+	session, err := s.partnerSession(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, renderSession(session))
+}
+
+var sessionStatuses = []string{workflows.StatusPending, workflows.StatusStarted, workflows.StatusProcessing,
+	workflows.StatusCompleted, workflows.StatusFailed, workflows.StatusCancelled, workflows.StatusExpired}
+
+func (s *Server) listSessions(c echo.Context) error {
+	p, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	tenantID, status, err := listFilters(c, "status", sessionStatuses)
+	if err != nil {
+		return err
+	}
+	rows, err := s.deps.Store.ListSessions(c.Request().Context(), dbq.ListSessionsParams{
+		PartnerID: partnerOf(c).ID, TenantID: tenantID, Status: status,
+		BeforeCreatedAt: p.before, BeforeID: p.lastID, RowLimit: int32(p.limit + 1),
+	})
+	if err != nil {
+		return err
+	}
+	return respondPage(c, p, rows, func(r dbq.OnboardingSession) (time.Time, string) { return r.CreatedAt, r.ID }, renderSession)
+}
+
+// listFilters reads ?tenantId= and a status filter checked against its allowed values.
+func listFilters(c echo.Context, statusParam string, allowed []string) (tenantID, status *string, err error) {
+	if v := c.QueryParam("tenantId"); v != "" {
+		tenantID = &v
+	}
+	if v := c.QueryParam(statusParam); v != "" {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == v
+		}
+		if !ok {
+			return nil, nil, apierr.InvalidFields(map[string]string{statusParam: "must be one of " + strings.Join(allowed, ", ")})
+		}
+		status = &v
+	}
+	return tenantID, status, nil
+}
+
+// cancelSession ends a pending or started session as cancelled through its workflow, so the
+// event and the workflow agree; a session in any other state is answered unchanged (SPEC §4.5).
+func (s *Server) cancelSession(c echo.Context) error {
+	session, err := s.partnerSession(c)
+	if err != nil {
+		return err
+	}
+	if session.Status == workflows.StatusPending || session.Status == workflows.StatusStarted {
+		if err := s.updateSessionWorkflow(c.Request().Context(), session, workflows.UpdateCancel, "cancel", nil); err != nil {
+			return err
+		}
+		if session, err = s.partnerSession(c); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, renderSession(session))
+}
+
+// updateSessionWorkflow sends an Update, starting the workflow first if it is missing (a crash
+// between the session row and the workflow start), and waits for the result.
+func (s *Server) updateSessionWorkflow(ctx context.Context, session dbq.OnboardingSession, name, updateID string, arg any, result ...any) error {
+	if s.deps.Temporal == nil {
+		return unavailable("Temporal is not configured.")
+	}
+	start := s.deps.Temporal.NewWithStartWorkflowOperation(SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue),
+		workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
+	args := []any{}
+	if arg != nil {
+		args = append(args, arg)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	handle, err := s.deps.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID: updateID, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) || isWorkflowClosed(err) {
+			return nil // the workflow already ended; the caller re-reads the row
+		}
+		return err
+	}
+	var out any
+	if len(result) > 0 {
+		out = result[0]
+	}
+	return handle.Get(ctx, out)
+}
+
+func isWorkflowClosed(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "workflow execution already completed") ||
+		temporal.IsWorkflowExecutionAlreadyStartedError(err))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,240 @@
+package events_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/dualhook/dualhook/internal/events/eventstest"
+	"github.com/dualhook/dualhook/internal/eventtypes"
+	"github.com/dualhook/dualhook/internal/store"
+	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/signature"
+	"github.com/dualhook/dualhook/worker"
+)
+
+// BenchmarkDelivery measures the whole mechanism on this machine with the Temporal dev server
+// (in memory, eager execution on) and the package's PostgreSQL database, against a local
+// receiver that answers 200 at once. It prints its numbers; it is not a timed test.
+//
+//	go test ./internal/events -run '^$' -bench BenchmarkDelivery -benchtime 1x
+//
+// Knobs (environment): DUALHOOK_BENCH_WORKER=default|tuned|no-eager (worker options, default
+// tuned), DUALHOOK_BENCH_POOL (PostgreSQL pool size, default 32), DUALHOOK_BENCH_BURST (events,
+// default 2000), DUALHOOK_BENCH_WORKFLOWS (concurrent workflows of the burst, default 100),
+// DUALHOOK_BENCH_RATE and DUALHOOK_BENCH_SECONDS (paced phase, default 100/s for 20 s).
+func BenchmarkDelivery(b *testing.B) {
+	burst := envInt("DUALHOOK_BENCH_BURST", 2000)
+	workflowsN := envInt("DUALHOOK_BENCH_WORKFLOWS", 100)
+	rate := envInt("DUALHOOK_BENCH_RATE", 100)
+	seconds := envInt("DUALHOOK_BENCH_SECONDS", 20)
+	pool := envInt("DUALHOOK_BENCH_POOL", 32)
+	mode := os.Getenv("DUALHOOK_BENCH_WORKER")
+	if mode == "" {
+		mode = "tuned"
+	}
+	var wo sdkworker.Options
+	switch mode {
+	case "default":
+	case "tuned":
+		wo = worker.Options()
+	case "no-eager":
+		wo = worker.Options()
+		wo.DisableEagerActivities = true
+	default:
+		b.Fatalf("DUALHOOK_BENCH_WORKER=%s: want default, tuned or no-eager", mode)
+	}
+
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.DatabaseURL(b)+"&pool_max_conns="+strconv.Itoa(pool))
+	require.NoError(b, err)
+	b.Cleanup(st.Close)
+	s := eventstest.New(b, eventstest.Options{Store: st, WorkerOptions: &wo})
+	s.StartWorker()
+	rcv := newBenchReceiver(b)
+	partner, _ := s.NewPartner(&rcv.url, nil)
+
+	b.ResetTimer()
+	fmt.Printf("\nDualhook event delivery benchmark (%d CPUs, worker options %q, PostgreSQL pool %d)\n", runtimeCPUs(), mode, pool)
+
+	// The ceiling: a bare Go loop of POSTs to the same receiver, 50 at a time.
+	ceiling := barePostLoop(b, rcv.url, 20000, 50)
+	fmt.Printf("  bare Go POST loop (ceiling)         %8.0f POST/s\n", ceiling)
+
+	// (a) Burst: concurrent workflows, each emitting its events one by one (an activity that
+	// writes a state change and the event) and starting each delivery at once.
+	rcv.reset()
+	per := burst / workflowsN
+	start := time.Now()
+	runs := startWorkflows(b, s, partner.ID, workflowsN, per, 0, 0)
+	waitRuns(b, runs)
+	elapsed := time.Since(start)
+	lat, span := rcv.latencies(b, s, runs)
+	fmt.Printf("  (a) burst %d events, %d workflows  %8.0f delivered/s   emit→receipt p50 %s  p99 %s  (first emit → last receipt %s, incl. workflow starts %s)\n",
+		len(lat), workflowsN, float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99), span.Round(time.Millisecond), elapsed.Round(time.Millisecond))
+	b.ReportMetric(float64(len(lat))/span.Seconds(), "burst_delivered/s")
+
+	// (b) Paced: rate events/s for seconds, spread over 20 workflows that each emit on a timer.
+	rcv.reset()
+	pacers := 20
+	interval := time.Duration(pacers) * time.Second / time.Duration(rate)
+	runs = startWorkflows(b, s, partner.ID, pacers, rate*seconds/pacers, interval, interval/time.Duration(pacers))
+	waitRuns(b, runs)
+	lat, span = rcv.latencies(b, s, runs)
+	fmt.Printf("  (b) paced %d/s for %ds (%d events)   %8.0f delivered/s   emit→receipt p50 %s  p99 %s  max %s\n",
+		rate, seconds, len(lat), float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))
+	b.ReportMetric(float64(pct(lat, 99).Milliseconds()), "paced_p99_ms")
+}
+
+func startWorkflows(b *testing.B, s *eventstest.Stack, partnerID string, n, perWorkflow int, interval, stagger time.Duration) []client.WorkflowRun {
+	spec := eventstest.EventSpec{Type: eventtypes.OnboardingStarted, TenantID: "bench", Data: map[string]any{"sessionId": "sess_bench"}}
+	in := eventstest.EmitInput{PartnerID: partnerID, OneByOne: true, Interval: interval}
+	for range perWorkflow {
+		in.Events = append(in.Events, spec)
+	}
+	runs := make([]client.WorkflowRun, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * stagger)
+			runs[i] = s.Start(in)
+		}()
+	}
+	wg.Wait()
+	return runs
+}
+
+func waitRuns(b *testing.B, runs []client.WorkflowRun) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for _, r := range runs {
+		require.NoError(b, r.Get(ctx, nil))
+	}
+}
+
+// benchReceiver answers 200 at once and notes when each event id arrived.
+type benchReceiver struct {
+	url  string
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func newBenchReceiver(b *testing.B) *benchReceiver {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	r := &benchReceiver{url: "http://" + ln.Addr().String() + "/hook", seen: map[string]time.Time{}}
+	srv := &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return r
+}
+
+func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	now := time.Now()
+	_, _ = io.Copy(io.Discard, req.Body)
+	if id := req.Header.Get(signature.HeaderEventID); id != "" {
+		r.mu.Lock()
+		if _, dup := r.seen[id]; !dup {
+			r.seen[id] = now
+		}
+		r.mu.Unlock()
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (r *benchReceiver) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = map[string]time.Time{}
+}
+
+// latencies returns emit→receipt for every event of runs (emit = the event's created_at, set
+// in the emitting transaction) and the span from the first emit to the last receipt.
+func (r *benchReceiver) latencies(b *testing.B, s *eventstest.Stack, runs []client.WorkflowRun) ([]time.Duration, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, 0, len(r.seen))
+	for id := range r.seen {
+		ids = append(ids, id)
+	}
+	rows, err := s.Store.Pool.Query(context.Background(), "SELECT id, created_at FROM events WHERE id = ANY($1)", ids)
+	require.NoError(b, err)
+	defer rows.Close()
+	var out []time.Duration
+	var first, last time.Time
+	for rows.Next() {
+		var id string
+		var created time.Time
+		require.NoError(b, rows.Scan(&id, &created))
+		got := r.seen[id]
+		out = append(out, got.Sub(created))
+		if first.IsZero() || created.Before(first) {
+			first = created
+		}
+		if got.After(last) {
+			last = got
+		}
+	}
+	require.NoError(b, rows.Err())
+	slices.Sort(out)
+	return out, last.Sub(first)
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i, 1), len(sorted))-1].Round(time.Millisecond)
+}
+
+func barePostLoop(b *testing.B, url string, n, concurrency int) float64 {
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: 10 * time.Second}
+	body := []byte(`{"event":"onboarding.started","id":"evt_bench","createdAt":"2026-01-01T00:00:00.000Z","data":{}}`)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func runtimeCPUs() int { return runtime.NumCPU() }

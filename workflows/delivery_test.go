@@ -1,0 +1,142 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/workflows"
+)
+
+// The activities as the worker registers them (by name), stubbed per test.
+func deliverEvent(context.Context, workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+	return workflows.DeliveryResult{}, nil
+}
+
+func describeEvent(context.Context, string) (workflows.EventSummary, error) {
+	return workflows.EventSummary{}, nil
+}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivityWithOptions(deliverEvent, activity.RegisterOptions{Name: "DeliverEvent"})
+	env.RegisterActivityWithOptions(describeEvent, activity.RegisterOptions{Name: "DescribeEvent"})
+	env.RegisterWorkflowWithOptions(workflows.DeliveryWorkflow, workflow.RegisterOptions{Name: workflows.DeliveryWorkflowName})
+	return env
+}
+
+// emitting stands for a session workflow: ids first, then deliveries, then its own result.
+func emitting(ctx workflow.Context, n int) ([]workflows.DeliveryResult, error) {
+	var idList []string
+	for range n {
+		idList = append(idList, workflows.NewEventID(ctx))
+	}
+	return workflows.DeliverEvents(ctx, idList...), nil
+}
+
+func TestDeliverEventsNeverFailsTheCaller(t *testing.T) {
+	env := newEnv(t)
+	calls := 0
+	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+			calls++
+			if calls == 1 {
+				res := workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryFailed, Attempts: 7}
+				return res, temporal.NewApplicationErrorWithOptions("attempt 7 of 7: HTTP 500", "DeliveryFailed",
+					temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
+			}
+			return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryDelivered, Attempts: 1}, nil
+		})
+	env.ExecuteWorkflow(emitting, 3)
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var results []workflows.DeliveryResult
+	require.NoError(t, env.GetWorkflowResult(&results))
+	require.Len(t, results, 3)
+	statuses := map[string]int{}
+	for _, r := range results {
+		assert.True(t, ids.HasPrefix(r.EventID, ids.Event), r.EventID)
+		statuses[r.Status]++
+	}
+	assert.Equal(t, map[string]int{workflows.DeliveryFailed: 1, workflows.DeliveryDelivered: 2}, statuses)
+	for _, r := range results {
+		if r.Status == workflows.DeliveryFailed {
+			assert.Equal(t, 7, r.Attempts)
+			assert.Equal(t, "attempt 7 of 7: HTTP 500", r.Error)
+		}
+	}
+}
+
+func TestDeliveriesRunConcurrentlyWithTheWorkflow(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+			return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryDelivered, Attempts: 1}, nil
+		})
+	wf := func(ctx workflow.Context) (int, error) {
+		d := workflows.StartDeliveries(ctx, workflows.NewEventID(ctx))
+		// The workflow goes on with its work while the first event is delivered…
+		if err := workflow.Sleep(ctx, 1); err != nil {
+			return 0, err
+		}
+		d.Start(ctx, workflows.NewEventID(ctx))
+		// …and waits for both before it ends.
+		return len(d.Wait(ctx)), nil
+	}
+	env.ExecuteWorkflow(wf)
+	require.NoError(t, env.GetWorkflowError())
+	var n int
+	require.NoError(t, env.GetWorkflowResult(&n))
+	assert.Equal(t, 2, n)
+	env.AssertNumberOfCalls(t, "DeliverEvent", 2)
+}
+
+func TestDeliveryActivityOptionsLeaveTheScheduleToTheActivity(t *testing.T) {
+	o := workflows.DeliveryActivityOptions()
+	assert.Zero(t, o.RetryPolicy.MaximumAttempts, "the activity ends the delivery itself (non-retryable error)")
+	assert.NotZero(t, o.HeartbeatTimeout, "a lost worker is noticed quickly")
+	assert.Greater(t, o.StartToCloseTimeout.Seconds(), 30.0, "longer than the longest HTTP timeout")
+}
+
+func TestChildDeliveriesAreAbandonedAndNotAwaited(t *testing.T) {
+	env := newEnv(t)
+	var started []string
+	env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
+		started = append(started, info.WorkflowExecution.ID)
+	})
+	env.OnActivity("DescribeEvent", mock.Anything, mock.Anything).Return(
+		workflows.EventSummary{Type: "connection.heartbeat.due_soon", PartnerID: "ptn_1", TenantID: "t"}, nil)
+	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(workflows.DeliveryResult{Status: workflows.DeliveryDelivered}, nil)
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil)
+	var idList []string
+	wf := func(ctx workflow.Context) error {
+		a, b := workflows.NewEventID(ctx), workflows.NewEventID(ctx)
+		idList = []string{a, b}
+		return workflows.DeliverEventsAsChildren(ctx, a, b)
+	}
+	env.ExecuteWorkflow(wf)
+	require.NoError(t, env.GetWorkflowError())
+	assert.ElementsMatch(t, []string{workflows.DeliveryID(idList[0]), workflows.DeliveryID(idList[1])}, started)
+}
+
+func TestDeliveryWorkflowOfAMissingEventEnds(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity("DescribeEvent", mock.Anything, mock.Anything).Return(workflows.EventSummary{},
+		temporal.NewNonRetryableApplicationError("no event", "EventMissing", errors.New("gone")))
+	env.ExecuteWorkflow(workflows.DeliveryWorkflowName, workflows.DeliveryInput{EventID: "evt_gone"})
+	require.NoError(t, env.GetWorkflowError())
+	var r workflows.DeliveryResult
+	require.NoError(t, env.GetWorkflowResult(&r))
+	assert.Equal(t, workflows.DeliveryMissing, r.Status)
+}
