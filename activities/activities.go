@@ -4,6 +4,7 @@
 package activities
 
 import (
+	"go.temporal.io/sdk/client"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -26,6 +27,8 @@ type Activities struct {
 	Metrics *metrics.Registry
 	Now     func() time.Time
 
+	// Temporal starts workflows from activities (the session reconciler).
+	Temporal client.Client
 	// Graph is Meta's Graph API (or the sandbox's): onboarding and connection steps.
 	Graph *metagraph.Client
 

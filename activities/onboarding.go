@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/events"
+	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/redirecturl"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
@@ -378,14 +378,22 @@ func (a *Activities) RegisterNumber(ctx context.Context, in wf.MetaStepInput) (w
 		return wf.RegisterResult{}, err
 	}
 	if s.RegistrationPinSecretID == nil {
-		pin, err := newPIN()
+		// Re-onboarding a number we registered before: Meta holds that PIN as the number's
+		// two-step verification PIN, so a new one would be refused (133005). Reuse it.
+		existing, err := a.existingPIN(ctx, in.Discovery)
 		if err != nil {
 			return wf.RegisterResult{}, err
 		}
 		err = a.Store.InTx(ctx, func(q *dbq.Queries) error {
-			id, err := secretstore.Create(ctx, q, a.Ring, s.PartnerID, secretstore.KindRegistrationPIN, pin)
-			if err != nil {
-				return err
+			id := existing
+			if id == "" {
+				pin, err := newPIN()
+				if err != nil {
+					return err
+				}
+				if id, err = secretstore.Create(ctx, q, a.Ring, s.PartnerID, secretstore.KindRegistrationPIN, pin); err != nil {
+					return err
+				}
 			}
 			return q.SetSessionRegistrationPin(ctx, dbq.SetSessionRegistrationPinParams{ID: s.ID, RegistrationPinSecretID: &id})
 		})
@@ -402,13 +410,32 @@ func (a *Activities) RegisterNumber(ctx context.Context, in wf.MetaStepInput) (w
 	}
 	out := wf.RegisterResult{PinSecretID: *s.RegistrationPinSecretID, Registered: true}
 	err = a.Graph.Register(ctx, token, in.Discovery.PhoneNumberID, pin)
-	switch {
-	case err == nil:
+	if err == nil {
 		return out, nil
-	case metagraph.IsAlreadyRegistered(err) && activity.GetInfo(ctx).Attempt > 1:
-		return out, nil // our own earlier attempt went through
+	}
+	// Meta answers "already registered" both when our own earlier attempt went through and when
+	// the number belongs to someone else; on a retry, Meta's view of the number decides.
+	if metagraph.IsAlreadyRegistered(err) && activity.GetInfo(ctx).Attempt > 1 {
+		phone, perr := a.Graph.PhoneNumber(ctx, token, in.Discovery.PhoneNumberID)
+		if perr == nil && phone.Status == "CONNECTED" && phone.PlatformType == "CLOUD_API" {
+			return out, nil
+		}
 	}
 	return wf.RegisterResult{}, graphFailure(err, wf.ReasonRegistrationFailed, "Meta refused to register the phone number")
+}
+
+// existingPIN is the PIN secret of the active connection on the same number, if any.
+func (a *Activities) existingPIN(ctx context.Context, d wf.Discovery) (string, error) {
+	active, err := a.Store.ListActiveWabaConnections(ctx, d.WabaID)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range active {
+		if c.PhoneNumberID == d.PhoneNumberID && c.RegistrationPinSecretID != nil {
+			return *c.RegistrationPinSecretID, nil
+		}
+	}
+	return "", nil
 }
 
 // TriggerSyncs starts the coexistence contact and history syncs, each once (2593107 on a retry

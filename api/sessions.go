@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -150,21 +149,9 @@ func (s *Server) ensureSessionWorkflow(ctx context.Context, session dbq.Onboardi
 	return s.deps.Store.MarkSessionWorkflowStarted(ctx, session.ID)
 }
 
-// SessionWorkflowOptions are the start options of a session's workflow: the id derives from the
-// session, a retried start finds the running workflow, and operators find it by partner, tenant
-// and session in the Temporal UI.
+// SessionWorkflowOptions are the start options of a session's workflow.
 func SessionWorkflowOptions(session dbq.OnboardingSession, taskQueue string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:                       session.WorkflowID,
-		TaskQueue:                taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.PartnerIDAttr.ValueSet(session.PartnerID),
-			workflows.TenantIDAttr.ValueSet(session.TenantID),
-			workflows.SessionIDAttr.ValueSet(session.ID),
-		),
-	}
+	return workflows.OnboardingStartOptions(SessionWorkflowInput(session), taskQueue)
 }
 
 // SessionWorkflowInput is the workflow's input for a session row.

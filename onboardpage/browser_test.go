@@ -74,7 +74,7 @@ type posted struct {
 type backend struct {
 	mu          sync.Mutex
 	page        Page
-	answer      string // "decide" (200), "processing" (202, then polls), "gone" (410)
+	answer      string // "decide" (200), "processing" (202, then polls), "gone" (410), "error" (500)
 	pendingPoll int    // status polls answered 202 before the decision
 	posts       []posted
 	decision    map[string]any
@@ -134,6 +134,8 @@ func (b *backend) routes(mux *http.ServeMux) {
 		defer b.mu.Unlock()
 		b.posts = append(b.posts, posted{Body: body, At: time.Now()})
 		switch b.answer {
+		case "error":
+			writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]any{"code": "internal_error"}})
 		case "gone":
 			writeJSON(w, http.StatusGone, map[string]any{"error": map[string]any{"code": "session_expired", "message": "The onboarding session has expired."}})
 		case "processing":
@@ -545,6 +547,36 @@ func TestBrowserOnboarding(t *testing.T) {
 		assert.Contains(t, live, "This link is no longer valid")
 	})
 
+	t.Run("server error: retry checks the status, then offers a new launch", func(t *testing.T) {
+		e.be.reset(e.page(), "error", 0)
+		tab, step := e.openPage(t, bctx, "ready")
+		popup, _ := launch(t, tab, step, false)
+		require.NoError(t, chromedp.Do(popup, chromedp.Click(chromedp.ID("es-finish-cloud"))))
+		waitState(t, step, "error")
+		require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.ID("dh-error-retry"))))
+		waitState(t, step, "ready") // the status says the session is still "started"
+		res, err := chromedp.Run(step, chromedp.Evaluate[map[string]any](`({
+			label: document.getElementById('dh-connect-label').textContent,
+			note: document.getElementById('dh-retry-note').hidden,
+			focused: document.activeElement && document.activeElement.id
+		})`))
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{"label": "Connect WhatsApp", "note": true, "focused": "dh-connect"}, res)
+		posts, polls := e.be.snapshot()
+		assert.Len(t, posts, 1, "the code is not posted again")
+		assert.Equal(t, 1, polls)
+	})
+
+	t.Run("SDK that fails to load", func(t *testing.T) {
+		pg := e.page()
+		pg.SDKURL = e.srv.URL + sandbox.Prefix + "no-such-sdk.js"
+		e.be.reset(pg, "decide", 0)
+		_, step := e.openPage(t, bctx, "unavailable")
+		disabled, err := chromedp.Run(step, chromedp.Evaluate[bool](`document.getElementById('dh-connect').disabled`))
+		require.NoError(t, err)
+		assert.True(t, disabled)
+	})
+
 	t.Run("events from an untrusted origin are ignored", func(t *testing.T) {
 		pg := e.page()
 		pg.MessageOrigins = []string{"https://www.facebook.com"} // not the sandbox's origin
@@ -600,6 +632,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	}{
 		{"onboarding-page.png", 1280, 800, false},
 		{"onboarding-page-mobile.png", 390, 844, true},
+		{"onboarding-page-320.png", 320, 640, true}, // the narrowest layout; checked, not kept
 	}
 	for _, s := range shots {
 		t.Run(s.name, func(t *testing.T) {
@@ -623,7 +656,11 @@ func TestBrowserScreenshots(t *testing.T) {
 			assert.LessOrEqual(t, width, float64(s.width), "no horizontal scrolling")
 			png, err := chromedp.Run(step, chromedp.CaptureScreenshot())
 			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, s.name), png, 0o644))
+			out := dir
+			if s.width == 320 {
+				out = t.TempDir()
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(out, s.name), png, 0o644))
 		})
 	}
 }

@@ -48,6 +48,7 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.DeliveryWorkflow, workflow.RegisterOptions{Name: workflows.DeliveryWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RedeliveryWorkflow, workflow.RegisterOptions{Name: workflows.RedeliveryWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.OnboardingWorkflow, workflow.RegisterOptions{Name: workflows.OnboardingWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.SessionReconcilerWorkflow, workflow.RegisterOptions{Name: "SessionReconcilerWorkflow"})
 	r.RegisterActivity(acts)
 }
 
@@ -55,6 +56,18 @@ func Register(r interface {
 func EnsureSchedules(ctx context.Context, c client.Client, cfg config.Config) error {
 	policy := workflows.RetentionPolicy{
 		EventsDays: cfg.RetentionEventsDays, IdempotencyDays: cfg.RetentionIdempotencyDays, AuditDays: cfg.RetentionAuditDays,
+	}
+	err := ensureSchedule(ctx, c, client.ScheduleOptions{
+		ID:   workflows.SessionReconcilerScheduleID,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Minute}}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: workflows.SessionReconcilerScheduleID, Workflow: "SessionReconcilerWorkflow",
+			TaskQueue: cfg.TemporalTaskQueue, WorkflowRunTimeout: 5 * time.Minute,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if err != nil {
+		return err
 	}
 	return ensureSchedule(ctx, c, client.ScheduleOptions{
 		ID:   workflows.RetentionScheduleID,

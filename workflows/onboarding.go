@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -274,6 +276,21 @@ var (
 // WabaClaimLease bounds how long a claim survives a crashed holder; the steps from the sibling
 // check to the commit take seconds.
 const WabaClaimLease = 5 * time.Minute
+
+// OnboardingStartOptions are the start options of a session's workflow: the id derives from the
+// session, a retried start finds the running workflow instead of failing or duplicating it, and
+// operators find it by partner, tenant and session in the Temporal UI.
+func OnboardingStartOptions(in OnboardingInput, taskQueue string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       OnboardingID(in.SessionID),
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			PartnerIDAttr.ValueSet(in.PartnerID), TenantIDAttr.ValueSet(in.TenantID), SessionIDAttr.ValueSet(in.SessionID),
+		),
+	}
+}
 
 // OnboardingWorkflow is the workflow of one onboarding session.
 func OnboardingWorkflow(ctx workflow.Context, in OnboardingInput) error {

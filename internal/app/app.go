@@ -142,7 +142,7 @@ func (a *App) Activities() *activities.Activities {
 		a.Logger.Error("ignoring DUALHOOK_EGRESS_ALLOW_CIDRS", "error", err)
 	}
 	return &activities.Activities{Store: a.Store, Ring: a.Ring, Config: a.Config, Logger: a.Logger, Metrics: a.Metrics,
-		Egress: egress.Policy{DevMode: a.Config.DevMode, AllowCIDRs: allow}, Graph: a.Graph}
+		Egress: egress.Policy{DevMode: a.Config.DevMode, AllowCIDRs: allow}, Graph: a.Graph, Temporal: a.Temporal}
 }
 
 // RunWorker registers search attributes and schedules, then runs the worker until ctx ends.

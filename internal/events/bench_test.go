@@ -35,7 +35,7 @@ import (
 //	go test ./internal/events -run '^$' -bench BenchmarkDelivery -benchtime 1x
 //
 // Knobs (environment): DUALHOOK_BENCH_WORKER=default|tuned|no-eager (worker options, default
-// tuned), DUALHOOK_BENCH_POOL (PostgreSQL pool size, default 32), DUALHOOK_BENCH_BURST (events,
+// tuned), DUALHOOK_BENCH_POOL (PostgreSQL pool size, default 16), DUALHOOK_BENCH_BURST (events,
 // default 2000), DUALHOOK_BENCH_WORKFLOWS (concurrent workflows of the burst, default 100),
 // DUALHOOK_BENCH_RATE and DUALHOOK_BENCH_SECONDS (paced phase, default 100/s for 20 s).
 func BenchmarkDelivery(b *testing.B) {
@@ -43,7 +43,7 @@ func BenchmarkDelivery(b *testing.B) {
 	workflowsN := envInt("DUALHOOK_BENCH_WORKFLOWS", 100)
 	rate := envInt("DUALHOOK_BENCH_RATE", 100)
 	seconds := envInt("DUALHOOK_BENCH_SECONDS", 20)
-	pool := envInt("DUALHOOK_BENCH_POOL", 32)
+	pool := envInt("DUALHOOK_BENCH_POOL", 16)
 	mode := os.Getenv("DUALHOOK_BENCH_WORKER")
 	if mode == "" {
 		mode = "tuned"
@@ -88,6 +88,25 @@ func BenchmarkDelivery(b *testing.B) {
 	fmt.Printf("  (a) burst %d events, %d workflows  %8.0f delivered/s   emit→receipt p50 %s  p99 %s  (first emit → last receipt %s, incl. workflow starts %s)\n",
 		len(lat), workflowsN, float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99), span.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 	b.ReportMetric(float64(len(lat))/span.Seconds(), "burst_delivered/s")
+
+	// (a') The same events from a few workflows that each emit a batch in one activity and
+	// deliver it concurrently (the shape of a workflow with several events at once).
+	if batchWorkflows := envInt("DUALHOOK_BENCH_BATCH_WORKFLOWS", 4); batchWorkflows > 0 {
+		rcv.reset()
+		spec := eventstest.EventSpec{Type: eventtypes.OnboardingStarted, TenantID: "bench", Data: map[string]any{"sessionId": "sess_bench"}}
+		in := eventstest.EmitInput{PartnerID: partner.ID}
+		for range burst / batchWorkflows {
+			in.Events = append(in.Events, spec)
+		}
+		runs = make([]client.WorkflowRun, batchWorkflows)
+		for i := range runs {
+			runs[i] = s.Start(in)
+		}
+		waitRuns(b, runs)
+		lat, span = rcv.latencies(b, s, runs)
+		fmt.Printf("  (a') burst %d events, %d workflows × 1 batch %6.0f delivered/s   emit→receipt p50 %s  p99 %s\n",
+			len(lat), batchWorkflows, float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99))
+	}
 
 	// (b) Paced: rate events/s for seconds, spread over 20 workflows that each emit on a timer.
 	rcv.reset()

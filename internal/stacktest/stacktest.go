@@ -6,6 +6,7 @@ package stacktest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,16 +19,20 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/dualhook/dualhook/activities"
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/events/eventstest"
+	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/internal/partners"
+	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/testenv"
 	"github.com/dualhook/dualhook/metagraph"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/worker"
+	"github.com/dualhook/dualhook/workflows"
 )
 
 // Stack is one running product.
@@ -282,4 +287,51 @@ func (s *Stack) WaitEvents(sessionID string, n int) []dbq.Event {
 		return true
 	}, "session %s never had %d delivered events", sessionID, n)
 	return evs
+}
+
+// Subscriptions are the apps subscribed to a WABA at Meta (the sandbox), with their overrides.
+func (s *Stack) Subscriptions(wabaID string) []sandbox.SubscribedAppView {
+	s.T.Helper()
+	state, err := s.Meta.State(context.Background())
+	require.NoError(s.T, err)
+	for _, w := range state.WABAs {
+		if w.ID == wabaID {
+			return w.SubscribedApps
+		}
+	}
+	return nil
+}
+
+// ConnectionOf reads, through the API, the connection a completed session made.
+func (s *Stack) ConnectionOf(sessionID string) map[string]any {
+	s.T.Helper()
+	row := s.Session(sessionID)
+	require.NotNil(s.T, row.ConnectionID, "session %s has no connection (status %s)", sessionID, row.Status)
+	res := s.API.Do(apitest.Request{Method: "GET", Path: "/api/v1/connections/" + *row.ConnectionID, Key: s.Partner.Key})
+	require.Equal(s.T, 200, res.Status, "%s", res.Body)
+	return res.Map(s.T)
+}
+
+// InsertSession creates a session row directly — bypassing the API's 300 s minimum expiry, so a
+// test can watch the real durable timer fire — and, when start is set, starts its workflow the
+// way the API does. It returns the session id and page token.
+func (s *Stack) InsertSession(p apitest.Partner, tenantID string, expiresIn time.Duration, start bool) (string, string) {
+	s.T.Helper()
+	ctx := context.Background()
+	id, token := ids.New(ids.Session), ids.RandomString(44)
+	sum := sha256.Sum256([]byte(token))
+	row, err := s.API.Store.CreateSession(ctx, dbq.CreateSessionParams{
+		ID: id, PartnerID: p.Row.ID, TenantID: tenantID, TenantName: "Tenant " + tenantID, TokenHash: sum[:],
+		SuccessRedirectURL: s.Redirect + "/done", FailureRedirectURL: s.Redirect + "/failed", CancelRedirectURL: s.Redirect + "/cancelled",
+		WebhookOverrideURL: s.Hook.URL(tenantID), WebhookVerifyTokenCiphertext: s.API.Ring.EncryptString("verify-"+tenantID, secretstore.VerifyTokenAD),
+		Metadata: json.RawMessage(`{}`), ExpiresAt: time.Now().Add(expiresIn).UTC(), WorkflowID: workflows.OnboardingID(id),
+	})
+	require.NoError(s.T, err)
+	if start {
+		_, err := s.API.Temporal.ExecuteWorkflow(ctx, api.SessionWorkflowOptions(row, s.API.Config.TemporalTaskQueue),
+			workflows.OnboardingWorkflowName, api.SessionWorkflowInput(row))
+		require.NoError(s.T, err)
+		require.NoError(s.T, s.API.Store.MarkSessionWorkflowStarted(ctx, id))
+	}
+	return id, token
 }

@@ -127,7 +127,7 @@
     retryNote.hidden = !retry;
     connectLabel.textContent = retry ? 'Try again' : 'Connect WhatsApp';
     if (sdkReady) {
-      setState('ready', !retry);
+      setState('ready');
     } else {
       setState('loading');
     }
@@ -407,7 +407,7 @@
       // The server has no code for this session: let the user launch again.
       stopPolling();
       attempt = null;
-      showReady(true);
+      showReady(false);
       return true;
     }
     if (res.status === 410 || res.status === 404) {

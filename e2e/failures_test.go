@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dualhook/dualhook/internal/apitest"
+	"github.com/dualhook/dualhook/internal/stacktest"
+	"github.com/dualhook/dualhook/sandbox"
+)
+
+type decision struct{ Status, RedirectURL string }
+
+func decide(t *testing.T, res *apitest.Response) decision {
+	t.Helper()
+	require.Equal(t, 200, res.Status, "%s", res.Body)
+	var d decision
+	res.JSON(t, &d)
+	return d
+}
+
+func query(t *testing.T, raw string) url.Values {
+	t.Helper()
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	return u.Query()
+}
+
+func TestCoexistenceOnboarding(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	sessionID, token := st.CreateSession(st.Partner, "coex-1", stacktest.SessionRequest{"coexistence": true})
+	body, es := st.Signup(sandbox.ESSessionRequest{Scenario: "finish_coex"})
+	assert.Equal(t, "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING", body["event"])
+	assert.Nil(t, body["phoneNumberId"], "the coexistence event carries only the WABA")
+
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "completed", d.Status)
+	conn := st.ConnectionOf(sessionID)
+	assert.Equal(t, "coexistence", conn["connectionMode"])
+	assert.Equal(t, es.PhoneNumberID, conn["phoneNumberId"], "the number is discovered from the WABA")
+	assert.Equal(t, true, conn["heartbeatApplies"])
+	assert.Equal(t, "OK", conn["heartbeatStatus"])
+	assert.NotNil(t, conn["heartbeatNextDueAt"])
+	assert.NotNil(t, conn["contactSyncTriggeredAt"])
+	assert.NotNil(t, conn["historySyncTriggeredAt"])
+	calls := st.GraphCalls()
+	assert.NotContains(t, calls, "POST phone/register", "coexistence numbers are never registered")
+	assert.Equal(t, 2, count(calls, "POST phone/smb_app_data"), "contact sync then history, once each")
+}
+
+func TestPopupCancelAndErrorDecideAtOnce(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+
+	sessionID, token := st.CreateSession(st.Partner, "cancel-1", nil)
+	body, _ := st.Signup(sandbox.ESSessionRequest{Scenario: "cancel", CancelStep: "PHONE_NUMBER_VERIFICATION"})
+	assert.Nil(t, body["code"])
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "cancelled", d.Status)
+	assert.Contains(t, d.RedirectURL, "/onboarding/cancelled?")
+	assert.Equal(t, "cancelled", query(t, d.RedirectURL).Get("status"))
+	s := st.Session(sessionID)
+	assert.Equal(t, "cancelled", *s.FailureReason)
+	assert.Equal(t, "user", *s.FailureErrorCategory)
+	assert.Contains(t, *s.FailureMessage, "PHONE_NUMBER_VERIFICATION")
+
+	sessionID, token = st.CreateSession(st.Partner, "error-1", nil)
+	body, _ = st.Signup(sandbox.ESSessionRequest{Scenario: "error", ErrorMessage: "Your verified name violates WhatsApp guidelines."})
+	d = decide(t, st.Callback(token, body))
+	assert.Equal(t, "failed", d.Status)
+	q := query(t, d.RedirectURL)
+	assert.Equal(t, "failed", q.Get("status"))
+	assert.Equal(t, "user_error", q.Get("reason"))
+	s = st.Session(sessionID)
+	assert.Equal(t, "Your verified name violates WhatsApp guidelines.", *s.FailureMessage)
+
+	evs := st.WaitEvents(sessionID, 1)
+	assert.Equal(t, "onboarding.failed", evs[len(evs)-1].Type)
+	assert.Empty(t, st.GraphCalls(), "nothing reached Meta's Graph API")
+}
+
+func TestRepeatedCallbackAnswersTheSameAndConnectsOnce(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	sessionID, token := st.CreateSession(st.Partner, "repeat-1", nil)
+	body, _ := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+	first := decide(t, st.Callback(token, body))
+	second := decide(t, st.Callback(token, body))
+	assert.Equal(t, first, second)
+	status := st.API.Do(apitest.Request{Method: "GET", Path: "/onboard/" + token + "/status", NoCheck: true})
+	assert.Equal(t, first, decide(t, status))
+	assert.Equal(t, 1, count(st.GraphCalls(), "GET oauth/access_token"), "the code was exchanged once")
+	res := st.API.Do(apitest.Request{Method: "GET", Path: "/api/v1/connections?tenantId=repeat-1", Key: st.Partner.Key})
+	assert.Len(t, res.Map(t)["data"], 1)
+	_ = sessionID
+
+	// The page of a decided session is gone.
+	page := st.API.Do(apitest.Request{Method: "GET", Path: "/onboard/" + token, NoCheck: true})
+	assert.Equal(t, 410, page.Status)
+}
+
+func TestCallbackWithoutTheMessageEvent(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	sessionID, token := st.CreateSession(st.Partner, "noevent-1", nil)
+	_, es := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+	d := decide(t, st.Callback(token, map[string]any{"code": es.Code}))
+	assert.Equal(t, "completed", d.Status)
+	conn := st.ConnectionOf(sessionID)
+	assert.Equal(t, es.WABAID, conn["wabaId"], "the WABA comes from debug_token")
+	assert.Equal(t, es.PhoneNumberID, conn["phoneNumberId"])
+}
+
+func TestForgedIDsInTheCallbackFailDiscovery(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	_, other := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"}) // someone else's WABA
+	for name, forge := range map[string]func(map[string]any){
+		"waba":  func(b map[string]any) { b["wabaId"] = other.WABAID },
+		"phone": func(b map[string]any) { b["phoneNumberId"] = other.PhoneNumberID },
+	} {
+		t.Run(name, func(t *testing.T) {
+			sessionID, token := st.CreateSession(st.Partner, "forged-"+name, nil)
+			body, _ := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+			forge(body)
+			d := decide(t, st.Callback(token, body))
+			assert.Equal(t, "failed", d.Status)
+			assert.Equal(t, "discovery_failed", query(t, d.RedirectURL).Get("reason"))
+			assert.Equal(t, "meta", *st.Session(sessionID).FailureErrorCategory)
+		})
+	}
+	assert.NotContains(t, st.GraphCalls(), "POST waba/subscribed_apps", "nothing changed at Meta")
+}
+
+func TestExpiredAndReusedCodesFailTheExchange(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	ctx := context.Background()
+	for name, spoil := range map[string]func(code string){
+		"expired": func(code string) { require.NoError(t, st.Meta.ExpireCode(ctx, code)) },
+		"reused":  func(code string) { require.NoError(t, st.Meta.BurnCode(ctx, code)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			sessionID, token := st.CreateSession(st.Partner, "code-"+name, nil)
+			body, es := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+			spoil(es.Code)
+			d := decide(t, st.Callback(token, body))
+			assert.Equal(t, "failed", d.Status)
+			assert.Equal(t, "oauth_exchange_failed", query(t, d.RedirectURL).Get("reason"))
+			s := st.Session(sessionID)
+			assert.Equal(t, "meta", *s.FailureErrorCategory)
+			assert.NotContains(t, *s.FailureMessage, es.Code, "the code never appears in a message")
+		})
+	}
+	assert.Equal(t, 2, count(st.GraphCalls(), "GET oauth/access_token"), "a spent code is never retried")
+}
+
+func TestOverrideVerificationFailureIsUndoneAtMeta(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	sessionID, token := st.CreateSession(st.Partner, "verify-1", nil)
+	body, es := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+	require.NoError(t, st.Meta.FailOverrideVerification(context.Background(), sandbox.OverrideFault{Failure: sandbox.VerifyFailWrongChallenge}))
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "failed", d.Status)
+	assert.Equal(t, "webhook_subscribe_failed", query(t, d.RedirectURL).Get("reason"))
+	assert.Equal(t, "configuration", *st.Session(sessionID).FailureErrorCategory)
+	assert.NotContains(t, *st.Session(sessionID).FailureMessage, "verify-verify-1")
+	assert.Equal(t, "DELETE waba/subscribed_apps", last(st.GraphCalls()), "the subscription this session made is removed")
+	assert.Empty(t, st.Subscriptions(es.WABAID))
+}
+
+func TestTransientGraphErrorsAreRetried(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	ctx := context.Background()
+	_, err := st.Meta.SetFault(ctx, sandbox.Fault{Endpoint: "waba/phone_numbers", Kind: "5xx", Count: 2})
+	require.NoError(t, err)
+	_, err = st.Meta.SetFault(ctx, sandbox.Fault{Endpoint: "phone/register", Kind: "rate_limit", Count: 1})
+	require.NoError(t, err)
+	sessionID, token := st.CreateSession(st.Partner, "transient-1", nil)
+	body, _ := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "completed", d.Status, "%+v", st.Session(sessionID).FailureMessage)
+	calls := st.GraphCalls()
+	assert.Equal(t, 3, count(calls, "GET waba/phone_numbers"))
+	assert.Equal(t, 2, count(calls, "POST phone/register"))
+}
+
+func TestRegistrationFailureAfterTheOverrideIsUndone(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	sessionID, token := st.CreateSession(st.Partner, "register-1", nil)
+	body, es := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+	require.NoError(t, st.Meta.MarkRegisteredElsewhere(context.Background(), es.PhoneNumberID, true))
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "failed", d.Status)
+	assert.Equal(t, "registration_failed", query(t, d.RedirectURL).Get("reason"))
+	calls := st.GraphCalls()
+	assert.Equal(t, "DELETE waba/subscribed_apps", last(calls), "%v", calls)
+	assert.Empty(t, st.Subscriptions(es.WABAID), "Meta is back to how it was")
+	res := st.API.Do(apitest.Request{Method: "GET", Path: "/api/v1/connections?tenantId=register-1", Key: st.Partner.Key})
+	assert.Empty(t, res.Map(t)["data"], "no connection was recorded")
+	_ = sessionID
+}
+
+func count(list []string, v string) int {
+	n := 0
+	for _, x := range list {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+func last(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return list[len(list)-1]
+}
