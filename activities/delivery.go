@@ -58,7 +58,8 @@ const (
 // schedule is not shortened), and an attempt that succeeded is never repeated.
 func (a *Activities) DeliverEvent(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
 	res := workflows.DeliveryResult{EventID: in.EventID}
-	row, err := a.Store.GetEventForDelivery(ctx, in.EventID)
+	workflowID := activity.GetInfo(ctx).WorkflowExecution.ID
+	row, err := a.Store.GetEventForDelivery(ctx, dbq.GetEventForDeliveryParams{ID: in.EventID, WorkflowID: workflowID})
 	if store.IsNotFound(err) {
 		// Pruned, or the partner was deleted: nothing to deliver, and nothing to retry.
 		res.Status = workflows.DeliveryMissing
@@ -68,13 +69,8 @@ func (a *Activities) DeliverEvent(ctx context.Context, in workflows.DeliverEvent
 		return res, err
 	}
 	ev, partner := row.Event, row.Partner
-	workflowID := activity.GetInfo(ctx).WorkflowExecution.ID
-	progress, err := a.Store.GetDeliveryProgress(ctx, dbq.GetDeliveryProgressParams{EventID: ev.ID, WorkflowID: &workflowID})
-	if err != nil {
-		return res, err
-	}
-	res.Attempts = int(progress.Attempts)
-	if progress.Delivered {
+	res.Attempts = int(row.RunAttempts)
+	if row.RunDelivered {
 		res.Status = workflows.DeliveryDelivered
 		return res, nil
 	}

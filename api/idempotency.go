@@ -45,6 +45,8 @@ const (
 type idempotencyState struct {
 	params   dbq.SetIdempotencyRecoveryParams
 	recovery *string
+	// recorded: this request recorded a recovery point, so it has side effects to finish.
+	recorded bool
 }
 
 type storedResponse struct {
@@ -104,14 +106,21 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		// The response is sent; what follows must not depend on the client's context.
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if status >= 200 && status < 300 {
+		switch {
+		case status >= 200 && status < 300:
 			plain, _ := json.Marshal(storedResponse{Status: status, ContentType: c.Response().Header().Get(echo.HeaderContentType), Body: recorder.body.Bytes()})
 			err = s.deps.Store.CompleteIdempotencyRecord(bg, dbq.CompleteIdempotencyRecordParams{
 				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
 				ResponseStatus:     ptr(int32(status)),
 				ResponseCiphertext: ptr(s.deps.Ring.EncryptString(string(plain), idempotencyAD(id))),
 			})
-		} else {
+		case status >= 500 && (state.recorded || state.recovery != nil):
+			// Work was started (a session row exists) but not finished: keep the record and its
+			// recovery point, unlocked, so the retry takes over and finishes the same work.
+			err = s.deps.Store.TakeOverIdempotencyRecord(bg, dbq.TakeOverIdempotencyRecordParams{
+				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey, LockedUntil: ptr(s.deps.Now()),
+			})
+		default:
 			err = s.deps.Store.ReleaseIdempotencyRecord(bg, dbq.ReleaseIdempotencyRecordParams(id))
 		}
 		if err != nil {
@@ -199,6 +208,7 @@ func (s *Server) rememberRecovery(c echo.Context, v any) error {
 	}
 	p := state.params
 	p.RecoveryCiphertext = ptr(s.deps.Ring.EncryptString(string(plain), recoveryAD(p)))
+	state.recorded = true
 	return s.deps.Store.SetIdempotencyRecovery(c.Request().Context(), p)
 }
 

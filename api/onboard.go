@@ -242,7 +242,8 @@ func (s *Server) answerDecided(c echo.Context, session dbq.OnboardingSession) er
 	case workflows.StatusCancelled:
 		msg = "This onboarding link was cancelled."
 	}
-	return apierr.New(apierr.CodeSessionExpired, "%s", msg)
+	// details.status lets the page tell "expired" from "cancelled".
+	return apierr.New(apierr.CodeSessionExpired, "%s", msg).WithDetails(map[string]any{"status": session.Status})
 }
 
 // onboardingStatus is what the page polls after a 202 (SPEC §5).
@@ -256,10 +257,14 @@ func (s *Server) onboardingStatus(c echo.Context) error {
 		return apierr.NotFound("onboarding session")
 	}
 	session := row.OnboardingSession
-	if terminal(session.Status) {
+	switch {
+	case terminal(session.Status):
 		return s.answerDecided(c, session)
+	case session.Status == workflows.StatusProcessing:
+		return c.JSON(http.StatusAccepted, decisionResponse{Status: session.Status})
 	}
-	return c.JSON(http.StatusAccepted, decisionResponse{Status: session.Status})
+	// pending or started: nothing is being decided, the user may launch Embedded Signup again.
+	return c.JSON(http.StatusOK, decisionResponse{Status: session.Status})
 }
 
 // pageHeaders keeps the page's JSON answers out of caches and frames.

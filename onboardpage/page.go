@@ -61,7 +61,7 @@ var (
 
 	hexColor     = regexp.MustCompile(`^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})$`)
 	graphVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
-	numericID    = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+	metaID       = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
 	imageDataURL = regexp.MustCompile(`^data:image/(?:png|jpeg|gif|webp|avif|svg\+xml)(?:;charset=[A-Za-z0-9-]+)?(?:;base64)?,[A-Za-z0-9+/=%._~!$&'()*,;:@?-]*$`)
 )
 
@@ -225,10 +225,10 @@ func newPageData(p Page) (pageData, error) {
 			origins = []string{sdkOrigin}
 		}
 	}
-	if !numericID.MatchString(p.AppID) {
+	if !metaID.MatchString(p.AppID) {
 		bad("AppID %q is not an app id", p.AppID)
 	}
-	if !numericID.MatchString(p.ConfigID) {
+	if !metaID.MatchString(p.ConfigID) {
 		bad("ConfigID %q is not a configuration id", p.ConfigID)
 	}
 	if !graphVersion.MatchString(p.GraphVersion) {

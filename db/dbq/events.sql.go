@@ -10,33 +10,6 @@ import (
 	"time"
 )
 
-const getDeliveryProgress = `-- name: GetDeliveryProgress :one
-SELECT count(*) FILTER (WHERE outcome IN ('retry', 'failed', 'delivered'))::integer AS attempts,
-       COALESCE(bool_or(outcome = 'delivered'), false)::boolean AS delivered
-FROM delivery_attempts
-WHERE event_id = $1 AND workflow_id = $2
-`
-
-type GetDeliveryProgressParams struct {
-	EventID    string
-	WorkflowID *string
-}
-
-type GetDeliveryProgressRow struct {
-	Attempts  int32
-	Delivered bool
-}
-
-// How far one workflow's delivery of an event has got: the position in the retry schedule is
-// the number of HTTP attempts this workflow already recorded (a crashed attempt records none, so
-// it does not use up the schedule), and an attempt already delivered is not repeated.
-func (q *Queries) GetDeliveryProgress(ctx context.Context, arg GetDeliveryProgressParams) (GetDeliveryProgressRow, error) {
-	row := q.db.QueryRow(ctx, getDeliveryProgress, arg.EventID, arg.WorkflowID)
-	var i GetDeliveryProgressRow
-	err := row.Scan(&i.Attempts, &i.Delivered)
-	return i, err
-}
-
 const getEvent = `-- name: GetEvent :one
 SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at FROM events WHERE partner_id = $1 AND id = $2
 `
@@ -100,20 +73,36 @@ func (q *Queries) GetEventByID(ctx context.Context, id string) (Event, error) {
 }
 
 const getEventForDelivery = `-- name: GetEventForDelivery :one
-SELECT events.id, events.partner_id, events.type, events.tenant_id, events.session_id, events.connection_id, events.waba_id, events.body, events.status, events.attempt_count, events.redelivery_count, events.workflow_id, events.created_at, events.last_attempt_at, events.delivered_at, events.updated_at, partners.id, partners.display_name, partners.logo_url, partners.brand_color, partners.allowed_redirect_urls, partners.event_webhook_url, partners.event_types, partners.signing_secret_ciphertext, partners.previous_signing_secret_ciphertext, partners.previous_signing_secret_expires_at, partners.signing_secret_rotated_at, partners.rate_limit_read_per_minute, partners.rate_limit_write_per_minute, partners.rate_limit_reveal_per_hour, partners.rate_limit_health_refresh_per_minute, partners.created_at, partners.updated_at
+SELECT events.id, events.partner_id, events.type, events.tenant_id, events.session_id, events.connection_id, events.waba_id, events.body, events.status, events.attempt_count, events.redelivery_count, events.workflow_id, events.created_at, events.last_attempt_at, events.delivered_at, events.updated_at, partners.id, partners.display_name, partners.logo_url, partners.brand_color, partners.allowed_redirect_urls, partners.event_webhook_url, partners.event_types, partners.signing_secret_ciphertext, partners.previous_signing_secret_ciphertext, partners.previous_signing_secret_expires_at, partners.signing_secret_rotated_at, partners.rate_limit_read_per_minute, partners.rate_limit_write_per_minute, partners.rate_limit_reveal_per_hour, partners.rate_limit_health_refresh_per_minute, partners.created_at, partners.updated_at,
+       (SELECT count(*) FROM delivery_attempts d
+        WHERE d.event_id = events.id AND d.workflow_id = $1::text
+          AND d.outcome IN ('retry', 'failed', 'delivered'))::integer AS run_attempts,
+       EXISTS (SELECT 1 FROM delivery_attempts d
+               WHERE d.event_id = events.id AND d.workflow_id = $1::text
+                 AND d.outcome = 'delivered') AS run_delivered
 FROM events JOIN partners ON partners.id = events.partner_id
-WHERE events.id = $1
+WHERE events.id = $2::text
 `
 
-type GetEventForDeliveryRow struct {
-	Event   Event
-	Partner Partner
+type GetEventForDeliveryParams struct {
+	WorkflowID string
+	ID         string
 }
 
-// Every attempt reads the partner afresh: a changed URL, subscription or secret applies from the
-// next attempt on.
-func (q *Queries) GetEventForDelivery(ctx context.Context, id string) (GetEventForDeliveryRow, error) {
-	row := q.db.QueryRow(ctx, getEventForDelivery, id)
+type GetEventForDeliveryRow struct {
+	Event        Event
+	Partner      Partner
+	RunAttempts  int32
+	RunDelivered bool
+}
+
+// Everything one delivery attempt needs, in one round trip. The partner is read afresh on every
+// attempt: a changed URL, subscription or secret applies from the next attempt on. run_attempts
+// is the position in the retry schedule: the HTTP attempts this workflow already recorded (a
+// crashed attempt records none, so it does not use up the schedule); run_delivered says an
+// attempt of this workflow already succeeded, so it is not repeated.
+func (q *Queries) GetEventForDelivery(ctx context.Context, arg GetEventForDeliveryParams) (GetEventForDeliveryRow, error) {
+	row := q.db.QueryRow(ctx, getEventForDelivery, arg.WorkflowID, arg.ID)
 	var i GetEventForDeliveryRow
 	err := row.Scan(
 		&i.Event.ID,
@@ -149,6 +138,8 @@ func (q *Queries) GetEventForDelivery(ctx context.Context, id string) (GetEventF
 		&i.Partner.RateLimitHealthRefreshPerMinute,
 		&i.Partner.CreatedAt,
 		&i.Partner.UpdatedAt,
+		&i.RunAttempts,
+		&i.RunDelivered,
 	)
 	return i, err
 }

@@ -34,16 +34,15 @@ type Querier interface {
 	// request needs one round trip.
 	GetAPIKeyByHash(ctx context.Context, secretHash []byte) (GetAPIKeyByHashRow, error)
 	GetConnection(ctx context.Context, id string) (Connection, error)
-	// How far one workflow's delivery of an event has got: the position in the retry schedule is
-	// the number of HTTP attempts this workflow already recorded (a crashed attempt records none, so
-	// it does not use up the schedule), and an attempt already delivered is not repeated.
-	GetDeliveryProgress(ctx context.Context, arg GetDeliveryProgressParams) (GetDeliveryProgressRow, error)
 	GetEvent(ctx context.Context, arg GetEventParams) (Event, error)
 	// Operator access (CLI): any partner's event.
 	GetEventByID(ctx context.Context, id string) (Event, error)
-	// Every attempt reads the partner afresh: a changed URL, subscription or secret applies from the
-	// next attempt on.
-	GetEventForDelivery(ctx context.Context, id string) (GetEventForDeliveryRow, error)
+	// Everything one delivery attempt needs, in one round trip. The partner is read afresh on every
+	// attempt: a changed URL, subscription or secret applies from the next attempt on. run_attempts
+	// is the position in the retry schedule: the HTTP attempts this workflow already recorded (a
+	// crashed attempt records none, so it does not use up the schedule); run_delivered says an
+	// attempt of this workflow already succeeded, so it is not repeated.
+	GetEventForDelivery(ctx context.Context, arg GetEventForDeliveryParams) (GetEventForDeliveryRow, error)
 	GetIdempotencyRecordForUpdate(ctx context.Context, arg GetIdempotencyRecordForUpdateParams) (IdempotencyRecord, error)
 	GetPartner(ctx context.Context, id string) (Partner, error)
 	GetPartnerConnection(ctx context.Context, arg GetPartnerConnectionParams) (Connection, error)

@@ -6,11 +6,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: GetEventForDelivery :one
--- Every attempt reads the partner afresh: a changed URL, subscription or secret applies from the
--- next attempt on.
-SELECT sqlc.embed(events), sqlc.embed(partners)
+-- Everything one delivery attempt needs, in one round trip. The partner is read afresh on every
+-- attempt: a changed URL, subscription or secret applies from the next attempt on. run_attempts
+-- is the position in the retry schedule: the HTTP attempts this workflow already recorded (a
+-- crashed attempt records none, so it does not use up the schedule); run_delivered says an
+-- attempt of this workflow already succeeded, so it is not repeated.
+SELECT sqlc.embed(events), sqlc.embed(partners),
+       (SELECT count(*) FROM delivery_attempts d
+        WHERE d.event_id = events.id AND d.workflow_id = sqlc.arg(workflow_id)::text
+          AND d.outcome IN ('retry', 'failed', 'delivered'))::integer AS run_attempts,
+       EXISTS (SELECT 1 FROM delivery_attempts d
+               WHERE d.event_id = events.id AND d.workflow_id = sqlc.arg(workflow_id)::text
+                 AND d.outcome = 'delivered') AS run_delivered
 FROM events JOIN partners ON partners.id = events.partner_id
-WHERE events.id = $1;
+WHERE events.id = sqlc.arg(id)::text;
 
 -- name: GetEvent :one
 SELECT * FROM events WHERE partner_id = $1 AND id = $2;
@@ -34,15 +43,6 @@ LIMIT sqlc.arg(row_limit);
 
 -- name: ListDeliveryAttempts :many
 SELECT * FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt_number;
-
--- name: GetDeliveryProgress :one
--- How far one workflow's delivery of an event has got: the position in the retry schedule is
--- the number of HTTP attempts this workflow already recorded (a crashed attempt records none, so
--- it does not use up the schedule), and an attempt already delivered is not repeated.
-SELECT count(*) FILTER (WHERE outcome IN ('retry', 'failed', 'delivered'))::integer AS attempts,
-       COALESCE(bool_or(outcome = 'delivered'), false)::boolean AS delivered
-FROM delivery_attempts
-WHERE event_id = $1 AND workflow_id = $2;
 
 -- name: RecordDeliveryAttempt :one
 -- One statement records the attempt and moves the event's status, so the two never disagree.

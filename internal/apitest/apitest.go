@@ -82,6 +82,8 @@ func DefaultConfig() config.Config {
 		RateLimitReadPerMinute: 100, RateLimitWritePerMinute: 30, RateLimitRevealPerHour: 60,
 		RateLimitHealthRefreshPerMinute: 10, ShutdownTimeout: 5 * time.Second,
 		RetentionEventsDays: 30, RetentionIdempotencyDays: 1, RetentionAuditDays: 365,
+		MetaAppID: "1234567890123456", MetaConfigID: "987654321012345", MetaGraphVersion: "v23.0",
+		MetaSDKURL: "https://connect.facebook.net/en_US/sdk.js", MetaGraphURL: "https://graph.facebook.com",
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/activity"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
@@ -75,6 +77,10 @@ func BenchmarkDelivery(b *testing.B) {
 	// The ceiling: a bare Go loop of POSTs to the same receiver, 50 at a time.
 	ceiling := barePostLoop(b, rcv.url, 20000, 50)
 	fmt.Printf("  bare Go POST loop (ceiling)         %8.0f POST/s\n", ceiling)
+
+	// The Temporal ceiling now: no-op activities run the same way, in 4 workflows. The machine
+	// is shared, so this puts the numbers below in context.
+	fmt.Printf("  no-op activities (Temporal ceiling) %8.0f activities/s\n", noopActivities(b, s, 2000, 4))
 
 	// (a) Burst: concurrent workflows, each emitting its events one by one (an activity that
 	// writes a state change and the event) and starting each delivery at once.
@@ -257,3 +263,37 @@ func envInt(name string, def int) int {
 }
 
 func runtimeCPUs() int { return runtime.NumCPU() }
+
+func noopActivity(_ context.Context, i int) (int, error) { return i, nil }
+
+func noopWorkflow(ctx workflow.Context, n int) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	fs := make([]workflow.Future, 0, n)
+	for i := range n {
+		fs = append(fs, workflow.ExecuteActivity(ctx, "BenchNoop", i))
+	}
+	for _, f := range fs {
+		if err := f.Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func noopActivities(b *testing.B, s *eventstest.Stack, n, workflowsN int) float64 {
+	q := s.TaskQueue + "-noop"
+	w := sdkworker.New(s.Temporal, q, worker.Options())
+	w.RegisterWorkflowWithOptions(noopWorkflow, workflow.RegisterOptions{Name: "BenchNoopWorkflow"})
+	w.RegisterActivityWithOptions(noopActivity, activity.RegisterOptions{Name: "BenchNoop"})
+	require.NoError(b, w.Start())
+	defer w.Stop()
+	start := time.Now()
+	runs := make([]client.WorkflowRun, workflowsN)
+	for i := range runs {
+		var err error
+		runs[i], err = s.Temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{TaskQueue: q}, "BenchNoopWorkflow", n/workflowsN)
+		require.NoError(b, err)
+	}
+	waitRuns(b, runs)
+	return float64(n) / time.Since(start).Seconds()
+}

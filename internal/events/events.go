@@ -51,7 +51,7 @@ type New struct {
 	ConnectionID string
 	WabaID       string
 	// Data is the event's data object (SPEC §8.2), marshalled once with encoding/json. It must
-	// marshal to a JSON object; nil means {}.
+	// marshal to a JSON object; nil (or a nil map) means {}.
 	Data any
 	// CreatedAt defaults to now. It is truncated to milliseconds so the body and the API agree.
 	CreatedAt time.Time
@@ -75,6 +75,9 @@ func Render(e New) ([]byte, error) {
 		var err error
 		if data, err = marshal(e.Data); err != nil {
 			return nil, fmt.Errorf("events: %s data: %w", e.Type, err)
+		}
+		if string(data) == "null" { // a nil map or pointer in an interface
+			data = []byte("{}")
 		}
 		if len(data) == 0 || data[0] != '{' {
 			return nil, fmt.Errorf("events: %s data must be a JSON object", e.Type)

@@ -28,6 +28,11 @@ func TestRenderIsTheSpecEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `"data":{}`)
 
+	var nilMap map[string]any
+	body, err = events.Render(events.New{ID: "evt_2", Type: eventtypes.OnboardingStarted, CreatedAt: at, Data: nilMap})
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"data":{}`)
+
 	_, err = events.Render(events.New{ID: "evt_3", Type: eventtypes.OnboardingStarted, Data: []string{"not", "an", "object"}})
 	assert.Error(t, err)
 }

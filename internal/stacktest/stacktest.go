@@ -56,12 +56,17 @@ type Options struct {
 	Config func(*config.Config)
 	// NoWorker leaves the worker stopped (tests of what happens without one).
 	NoWorker bool
+	// Redirect is the partner's allowed redirect prefix (default https://app.acme.test/onboarding).
+	Redirect string
 }
 
 // New starts the stack.
 func New(t testing.TB, o Options) *Stack {
 	t.Helper()
 	s := &Stack{T: t, Redirect: "https://app.acme.test/onboarding"}
+	if o.Redirect != "" {
+		s.Redirect = o.Redirect
+	}
 	sbServer := httptest.NewUnstartedServer(nil)
 	sbServer.Start()
 	t.Cleanup(sbServer.Close)

@@ -56,11 +56,16 @@
   var sdkReady = false;
   var sdkTimer = 0;
   var attempt = null; // the Embedded Signup launched by the last click
-  var postedCodes = {}; // a code is posted at most once, whatever happens
+  var postedCodes = Object.create(null); // a code is posted at most once, whatever happens
   var poller = null;
 
   function byId(id) {
     return document.getElementById(id);
+  }
+
+  // Lookups in the tables above never reach Object.prototype ("constructor").
+  function own(table, key) {
+    return typeof key === 'string' && Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
   }
 
   // ---- UI states -------------------------------------------------------
@@ -237,7 +242,7 @@
       }
       return;
     }
-    if (END_EVENTS[a.event]) {
+    if (own(END_EVENTS, a.event)) {
       setState('processing');
       submit(a);
       return;
@@ -290,7 +295,7 @@
     if (!msg || msg.type !== 'WA_EMBEDDED_SIGNUP' || typeof msg.event !== 'string') {
       return;
     }
-    var name = FINISH_EVENTS[msg.event] ? msg.event : END_EVENTS[msg.event];
+    var name = own(FINISH_EVENTS, msg.event) ? msg.event : own(END_EVENTS, msg.event);
     var a = attempt;
     if (!name || !a || a.posted) {
       return;
@@ -305,7 +310,7 @@
     if (!a.loginDone) {
       return; // the FB.login callback decides when to post
     }
-    if (a.code || END_EVENTS[name]) {
+    if (a.code || own(END_EVENTS, name)) {
       clearTimeout(a.timer);
       setState('processing');
       submit(a);
@@ -313,7 +318,7 @@
   }
 
   function submit(a) {
-    if (a !== attempt || a.posted || (a.code && postedCodes[a.code])) {
+    if (a !== attempt || a.posted || (a.code && own(postedCodes, a.code))) {
       return;
     }
     a.posted = true;
@@ -323,7 +328,7 @@
       postedCodes[a.code] = true;
       payload.code = a.code;
       // A code means Meta granted access: only a finish event belongs with it.
-      if (FINISH_EVENTS[a.event]) {
+      if (own(FINISH_EVENTS, a.event)) {
         payload.event = a.event;
       }
     } else {
@@ -393,7 +398,7 @@
   function handleAnswer(res, polling) {
     var b = res.body;
     var status = typeof b.status === 'string' ? b.status : '';
-    if (res.status === 200 && TERMINAL[status]) {
+    if (res.status === 200 && own(TERMINAL, status)) {
       finish(status, typeof b.redirectUrl === 'string' ? b.redirectUrl : '');
       return true;
     }
@@ -436,12 +441,13 @@
   function finish(status, redirectUrl) {
     stopPolling();
     var target = safeRedirect(redirectUrl);
-    setState(TERMINAL[status]);
+    setState(own(TERMINAL, status));
     if (!target || status === 'expired') {
       return;
     }
     redirectLink.href = target;
     redirectNote.hidden = false;
+    live.textContent += ' ' + redirectNote.textContent.replace(/\s+/g, ' ');
     setTimeout(function () {
       window.location.assign(target);
     }, REDIRECT_DELAY_MS);
@@ -532,7 +538,7 @@
   function checkStatusQuietly() {
     request('GET', cfg.statusUrl).then(function (res) {
       var b = res.body;
-      if (res.status === 200 && TERMINAL[b.status] && typeof b.redirectUrl === 'string') {
+      if (res.status === 200 && own(TERMINAL, b.status) && typeof b.redirectUrl === 'string') {
         finish(b.status, b.redirectUrl);
       }
     }, function () {});

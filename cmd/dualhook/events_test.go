@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dualhook/dualhook/internal/events"
+	"github.com/dualhook/dualhook/internal/events/eventstest"
+	"github.com/dualhook/dualhook/internal/eventtypes"
+	"github.com/dualhook/dualhook/internal/keyring"
+	"github.com/dualhook/dualhook/internal/testenv"
+)
+
+// TestMain drops the package's test database and stops its Temporal server afterwards.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func runCLI(t *testing.T, args ...string) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := rootCommand()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	require.NoError(t, cmd.Execute(), "dualhook %v: %s", args, out.String())
+	return out.Bytes()
+}
+
+func TestEventsListShowReplay(t *testing.T) {
+	spec, err := keyring.NewKeySpec("cli")
+	require.NoError(t, err)
+	ring, err := keyring.Parse(spec, "")
+	require.NoError(t, err)
+	s := eventstest.New(t, eventstest.Options{Ring: ring})
+	s.StartWorker()
+	t.Setenv("DATABASE_URL", testenv.DatabaseURL(t))
+	t.Setenv("DUALHOOK_ENCRYPTION_KEYS", spec)
+	t.Setenv("TEMPORAL_ADDRESS", testenv.TemporalAddress(t))
+	t.Setenv("TEMPORAL_NAMESPACE", "default")
+	t.Setenv("TEMPORAL_TASK_QUEUE", s.TaskQueue)
+
+	rcv := eventstest.NewReceiver(t, eventstest.Status(http.StatusServiceUnavailable))
+	partner, _ := s.NewPartner(&rcv.URL, nil)
+	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{
+		{Type: eventtypes.OnboardingStarted, TenantID: "a"}, {Type: eventtypes.OnboardingFailed, TenantID: "b"},
+	}})
+
+	var listed []struct {
+		EventID string `json:"eventId"`
+		Status  string `json:"status"`
+	}
+	require.NoError(t, json.Unmarshal(runCLI(t, "events", "list", "--partner", partner.ID, "--failed", "--since", "1h", "--json"), &listed))
+	require.Len(t, listed, 2)
+	assert.Equal(t, events.StatusFailed, listed[0].Status)
+	assert.Contains(t, string(runCLI(t, "events", "list", "--partner", partner.ID)), out.EventIDs[0])
+
+	var shown struct {
+		EventID  string `json:"eventId"`
+		Attempts []struct {
+			Outcome string `json:"outcome"`
+		} `json:"attempts"`
+	}
+	require.NoError(t, json.Unmarshal(runCLI(t, "events", "show", out.EventIDs[0], "--json"), &shown))
+	assert.Len(t, shown.Attempts, 7)
+	assert.Contains(t, string(runCLI(t, "events", "show", out.EventIDs[0])), "HTTP 503")
+
+	// The receiver recovers; the operator replays the last day's failures.
+	fixed := eventstest.NewReceiver(t, eventstest.Status(http.StatusOK))
+	s.SetWebhookURL(partner.ID, &fixed.URL)
+	assert.Contains(t, string(runCLI(t, "events", "replay", "--failed", "--since", "24h", "--partner", partner.ID)), "2 failed event(s)")
+	for _, id := range out.EventIDs {
+		s.WaitStatus(id, events.StatusDelivered, 30*time.Second)
+	}
+	assert.Contains(t, string(runCLI(t, "events", "replay", out.EventIDs[1])), "redelivery/"+out.EventIDs[1]+"/2")
+	eventstest.Eventually(t, 30*time.Second, func() bool { return fixed.Count() == 3 }, "the single replay never arrived")
+}
