@@ -57,6 +57,35 @@ const (
 // simply made again (the receiver may see the event twice — delivery is at-least-once — but the
 // schedule is not shortened), and an attempt that succeeded is never repeated.
 func (a *Activities) DeliverEvent(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+	res, err := a.deliverOnce(ctx, in)
+	if err != nil || res.Status != workflows.DeliveryRetry && res.Status != workflows.DeliveryFailed {
+		return res, err
+	}
+	// A partner's receiver failing is not our error: benign errors are logged by the SDK at
+	// debug level instead of one ERROR line per attempt (deliverOnce logs the attempt).
+	if res.Status == workflows.DeliveryFailed {
+		return res, temporal.NewApplicationErrorWithOptions(res.Error, errTypeDeliveryFailed, temporal.ApplicationErrorOptions{
+			NonRetryable: true, Details: []any{res}, Category: temporal.ApplicationErrorCategoryBenign,
+		})
+	}
+	return res, temporal.NewApplicationErrorWithOptions(res.Error, errTypeAttemptFailed, temporal.ApplicationErrorOptions{
+		NextRetryDelay: res.NextDelay, Category: temporal.ApplicationErrorCategoryBenign,
+	})
+}
+
+// DeliverEventFirst is the first attempt, run as a local activity in the worker that runs the
+// workflow: no task queue round trip and no extra workflow task, which is most of the cost of a
+// delivery on a small Temporal server. It never returns a failed attempt as an error: the
+// workflow reads Status (DeliveryRetry with NextDelay) and hands the rest of the schedule to
+// DeliverEvent.
+func (a *Activities) DeliverEventFirst(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+	return a.deliverOnce(ctx, in)
+}
+
+// deliverOnce makes one attempt and returns its result: delivered, skipped, missing, failed
+// (the last attempt or a 410) or retry (with the delay before the next). An error means the
+// attempt could not be made or recorded (database, worker stopping) and should be made again.
+func (a *Activities) deliverOnce(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
 	res := workflows.DeliveryResult{EventID: in.EventID}
 	workflowID := activity.GetInfo(ctx).WorkflowExecution.ID
 	row, err := a.Store.GetEventForDelivery(ctx, dbq.GetEventForDeliveryParams{ID: in.EventID, WorkflowID: workflowID})
@@ -102,32 +131,23 @@ func (a *Activities) DeliverEvent(ctx context.Context, in workflows.DeliverEvent
 	case final:
 		rec.outcome = workflows.DeliveryFailed
 	default:
-		rec.outcome = "retry"
+		rec.outcome = workflows.DeliveryRetry
 	}
 	if _, err := a.record(ctx, ev.ID, workflowID, rec); err != nil {
 		return res, err
 	}
 	res.Attempts = attempt
+	res.Status = rec.outcome
 	if rec.outcome == workflows.DeliveryDelivered {
-		res.Status = workflows.DeliveryDelivered
 		return res, nil
 	}
-
-	msg := fmt.Sprintf("attempt %d of %d: %s", attempt, len(schedule)+1, rec.errText)
+	res.Error = fmt.Sprintf("attempt %d of %d: %s", attempt, len(schedule)+1, rec.errText)
+	if !final {
+		res.NextDelay = NextDelay(schedule, attempt, rec.retryAfter)
+	}
 	a.logger().Warn("event delivery attempt failed", "event_id", ev.ID, "partner_id", ev.PartnerID,
 		"event_type", ev.Type, "attempt", attempt, "status_code", rec.statusCode, "error", rec.errText, "final", final)
-	if final {
-		res.Status, res.Error = workflows.DeliveryFailed, msg
-		return res, temporal.NewApplicationErrorWithOptions(msg, errTypeDeliveryFailed, temporal.ApplicationErrorOptions{
-			NonRetryable: true, Details: []any{res}, Category: temporal.ApplicationErrorCategoryBenign,
-		})
-	}
-	return res, temporal.NewApplicationErrorWithOptions(msg, errTypeAttemptFailed, temporal.ApplicationErrorOptions{
-		NextRetryDelay: NextDelay(schedule, attempt, rec.retryAfter),
-		// A partner's receiver failing is not our error: the SDK logs benign errors at debug
-		// level instead of one ERROR line per attempt (the attempt is logged above).
-		Category: temporal.ApplicationErrorCategoryBenign,
-	})
+	return res, nil
 }
 
 // DescribeEvent labels the workflow that delivers an event (search attributes).
@@ -316,7 +336,7 @@ func Preview(body []byte) string {
 // record stores an attempt and the event's new status.
 func (a *Activities) record(ctx context.Context, eventID, workflowID string, r attemptRecord) (dbq.DeliveryAttempt, error) {
 	status := r.outcome
-	if r.outcome == "retry" {
+	if r.outcome == workflows.DeliveryRetry {
 		status = events.StatusPending
 	}
 	p := dbq.RecordDeliveryAttemptParams{

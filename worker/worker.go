@@ -38,18 +38,24 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 	return w
 }
 
-// Register adds the workflows and activities to any registry (a worker, a replayer, the test
-// environment).
+// Register adds the workflows and activities to a worker or the test environment.
 func Register(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
 	RegisterActivity(any)
 }, acts *activities.Activities) {
+	RegisterWorkflows(r)
+	r.RegisterActivity(acts)
+}
+
+// RegisterWorkflows adds every workflow; replay tests use it with a replayer.
+func RegisterWorkflows(r interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+}) {
 	r.RegisterWorkflowWithOptions(workflows.RetentionWorkflow, workflow.RegisterOptions{Name: "RetentionWorkflow"})
 	r.RegisterWorkflowWithOptions(workflows.DeliveryWorkflow, workflow.RegisterOptions{Name: workflows.DeliveryWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RedeliveryWorkflow, workflow.RegisterOptions{Name: workflows.RedeliveryWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.OnboardingWorkflow, workflow.RegisterOptions{Name: workflows.OnboardingWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.SessionReconcilerWorkflow, workflow.RegisterOptions{Name: "SessionReconcilerWorkflow"})
-	r.RegisterActivity(acts)
 }
 
 // EnsureSchedules creates or updates the schedules of the service.

@@ -37,8 +37,9 @@ const (
 	DeliveryWorkflowName   = "DeliveryWorkflow"
 	RedeliveryWorkflowName = "RedeliveryWorkflow"
 
-	activityDeliverEvent  = "DeliverEvent"
-	activityDescribeEvent = "DescribeEvent"
+	activityDeliverEvent      = "DeliverEvent"
+	activityDeliverEventFirst = "DeliverEventFirst"
+	activityDescribeEvent     = "DescribeEvent"
 )
 
 // Search attributes of delivery and redelivery workflows (SPEC §13), registered by
@@ -54,6 +55,9 @@ const (
 	DeliveryDelivered = "delivered"
 	DeliveryFailed    = "failed"
 	DeliverySkipped   = "skipped"
+	// DeliveryRetry: an attempt failed and another follows after NextDelay (the first attempt's
+	// result only; also the outcome recorded with such an attempt).
+	DeliveryRetry = "retry"
 	// DeliveryMissing: the event no longer exists (pruned, or its partner deleted).
 	DeliveryMissing = "missing"
 )
@@ -78,6 +82,8 @@ type DeliveryResult struct {
 	Attempts int
 	// Error describes the last failure (no URL, no secret).
 	Error string `json:",omitempty"`
+	// NextDelay is the wait before the next attempt when Status is DeliveryRetry.
+	NextDelay time.Duration `json:",omitempty"`
 }
 
 // EventSummary is what DescribeEvent returns: enough to label a workflow for operators.
@@ -97,10 +103,10 @@ func (s EventSummary) SearchAttributes() []temporal.SearchAttributeUpdate {
 	return u
 }
 
-// Timeouts of the DeliverEvent activity. The HTTP timeout itself (10 s) and the retry schedule
+// Timeouts of the delivery activities. The HTTP timeout itself (10 s) and the retry schedule
 // are the worker's configuration (DUALHOOK_DELIVERY_TIMEOUT, DUALHOOK_DELIVERY_SCHEDULE): the
-// activity reads them and chooses each next delay with NextRetryDelay, so a schedule change
-// needs no workflow change and is never a determinism problem.
+// activity reads them and chooses each next delay (NextDelay, NextRetryDelay), so a schedule
+// change needs no workflow change and is never a determinism problem.
 const (
 	// deliveryStartToClose covers one attempt: the HTTP timeout (at most 30 s) plus the database.
 	deliveryStartToClose = time.Minute
@@ -112,8 +118,8 @@ const (
 	deliveryBudget = 14 * 24 * time.Hour
 )
 
-// DeliveryActivityOptions are the options every DeliverEvent activity runs with. Retries are
-// unlimited here because the activity decides: it returns a retryable error whose
+// DeliveryActivityOptions are the options of the DeliverEvent activity (attempts 2 and later).
+// Retries are unlimited here because the activity decides: it returns a retryable error whose
 // NextRetryDelay is the schedule's (or Retry-After's) next delay, and a non-retryable one after
 // the last attempt or a 410. The policy's own backoff only applies to failures that are not an
 // attempt's outcome (database unreachable, worker lost).
@@ -127,6 +133,15 @@ func DeliveryActivityOptions() workflow.ActivityOptions {
 			BackoffCoefficient: 2,
 			MaximumInterval:    time.Minute,
 		},
+	}
+}
+
+// firstAttemptOptions run the first attempt as a local activity, once: whatever goes wrong with
+// it, the retrying DeliverEvent activity takes over.
+func firstAttemptOptions() workflow.LocalActivityOptions {
+	return workflow.LocalActivityOptions{
+		StartToCloseTimeout: deliveryStartToClose,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	}
 }
 
@@ -150,7 +165,7 @@ type pendingDelivery struct {
 	future  workflow.Future
 }
 
-// StartDeliveries starts one DeliverEvent activity per id, concurrently, and returns at once.
+// StartDeliveries starts the deliveries of the events, concurrently, and returns at once.
 func StartDeliveries(ctx workflow.Context, eventIDs ...string) *Deliveries {
 	d := &Deliveries{}
 	d.Start(ctx, eventIDs...)
@@ -162,9 +177,9 @@ func (d *Deliveries) Start(ctx workflow.Context, eventIDs ...string) {
 	// Disconnected: cancelling the workflow (an operator, a parent) must not drop events that
 	// are already committed. Only terminating it does.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	dctx = workflow.WithActivityOptions(dctx, DeliveryActivityOptions())
 	for _, id := range eventIDs {
-		f := workflow.ExecuteActivity(dctx, activityDeliverEvent, DeliverEventInput{EventID: id})
+		f, settable := workflow.NewFuture(dctx)
+		workflow.Go(dctx, func(gctx workflow.Context) { settable.Set(deliver(gctx, id), nil) })
 		d.pending = append(d.pending, pendingDelivery{eventID: id, future: f})
 	}
 }
@@ -176,7 +191,9 @@ func (d *Deliveries) Wait(ctx workflow.Context) []DeliveryResult {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	out := make([]DeliveryResult, 0, len(d.pending))
 	for _, p := range d.pending {
-		out = append(out, deliveryResult(dctx, p.eventID, p.future))
+		var r DeliveryResult
+		_ = p.future.Get(dctx, &r)
+		out = append(out, r)
 	}
 	d.pending = nil
 	return out
@@ -185,6 +202,29 @@ func (d *Deliveries) Wait(ctx workflow.Context) []DeliveryResult {
 // DeliverEvents delivers the events concurrently and waits for all of them.
 func DeliverEvents(ctx workflow.Context, eventIDs ...string) []DeliveryResult {
 	return StartDeliveries(ctx, eventIDs...).Wait(ctx)
+}
+
+// deliver runs one event's delivery: the first attempt as a local activity (in this worker,
+// recorded as one marker: the cheapest and fastest path, and the usual one), then, if it failed,
+// the rest of the schedule as the retrying DeliverEvent activity after the first delay.
+func deliver(ctx workflow.Context, eventID string) DeliveryResult {
+	in := DeliverEventInput{EventID: eventID}
+	var first DeliveryResult
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, firstAttemptOptions()),
+		activityDeliverEventFirst, in).Get(ctx, &first)
+	if err == nil && first.Status != DeliveryRetry {
+		return first
+	}
+	if err == nil && first.NextDelay > 0 {
+		if err := workflow.Sleep(ctx, first.NextDelay); err != nil {
+			return DeliveryResult{EventID: eventID, Status: DeliveryFailed, Error: err.Error()}
+		}
+	}
+	// The activity counts the attempts this workflow already recorded, so it continues the
+	// schedule where the first attempt left it (or makes the first attempt again if that one
+	// could not even be recorded).
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, DeliveryActivityOptions()), activityDeliverEvent, in)
+	return deliveryResult(ctx, eventID, f)
 }
 
 func deliveryResult(ctx workflow.Context, eventID string, f workflow.Future) DeliveryResult {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
@@ -23,6 +24,10 @@ func deliverEvent(context.Context, workflows.DeliverEventInput) (workflows.Deliv
 	return workflows.DeliveryResult{}, nil
 }
 
+func deliverEventFirst(context.Context, workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+	return workflows.DeliveryResult{}, nil
+}
+
 func describeEvent(context.Context, string) (workflows.EventSummary, error) {
 	return workflows.EventSummary{}, nil
 }
@@ -31,6 +36,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivityWithOptions(deliverEvent, activity.RegisterOptions{Name: "DeliverEvent"})
+	env.RegisterActivityWithOptions(deliverEventFirst, activity.RegisterOptions{Name: "DeliverEventFirst"})
 	env.RegisterActivityWithOptions(describeEvent, activity.RegisterOptions{Name: "DescribeEvent"})
 	env.RegisterWorkflowWithOptions(workflows.DeliveryWorkflow, workflow.RegisterOptions{Name: workflows.DeliveryWorkflowName})
 	return env
@@ -47,16 +53,24 @@ func emitting(ctx workflow.Context, n int) ([]workflows.DeliveryResult, error) {
 
 func TestDeliverEventsNeverFailsTheCaller(t *testing.T) {
 	env := newEnv(t)
-	calls := 0
-	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(
+	firstCalls := 0
+	var retried string
+	env.OnActivity("DeliverEventFirst", mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
-			calls++
-			if calls == 1 {
-				res := workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryFailed, Attempts: 7}
-				return res, temporal.NewApplicationErrorWithOptions("attempt 7 of 7: HTTP 500", "DeliveryFailed",
-					temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
+			firstCalls++
+			if firstCalls == 1 {
+				retried = in.EventID
+				return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryRetry, Attempts: 1,
+					NextDelay: time.Minute, Error: "attempt 1 of 7: HTTP 500"}, nil
 			}
 			return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryDelivered, Attempts: 1}, nil
+		})
+	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+			assert.Equal(t, retried, in.EventID, "only the failed first attempt goes on to the retrying activity")
+			res := workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryFailed, Attempts: 7}
+			return res, temporal.NewApplicationErrorWithOptions("attempt 7 of 7: HTTP 500", "DeliveryFailed",
+				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{res}})
 		})
 	env.ExecuteWorkflow(emitting, 3)
 	require.True(t, env.IsWorkflowCompleted())
@@ -68,19 +82,32 @@ func TestDeliverEventsNeverFailsTheCaller(t *testing.T) {
 	for _, r := range results {
 		assert.True(t, ids.HasPrefix(r.EventID, ids.Event), r.EventID)
 		statuses[r.Status]++
-	}
-	assert.Equal(t, map[string]int{workflows.DeliveryFailed: 1, workflows.DeliveryDelivered: 2}, statuses)
-	for _, r := range results {
 		if r.Status == workflows.DeliveryFailed {
 			assert.Equal(t, 7, r.Attempts)
 			assert.Equal(t, "attempt 7 of 7: HTTP 500", r.Error)
 		}
 	}
+	assert.Equal(t, map[string]int{workflows.DeliveryFailed: 1, workflows.DeliveryDelivered: 2}, statuses)
+	env.AssertNumberOfCalls(t, "DeliverEvent", 1)
+}
+
+func TestFirstAttemptErrorHandsOverToTheActivity(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity("DeliverEventFirst", mock.Anything, mock.Anything).Return(workflows.DeliveryResult{}, errors.New("database unreachable"))
+	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+			return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryDelivered, Attempts: 1}, nil
+		})
+	env.ExecuteWorkflow(emitting, 1)
+	require.NoError(t, env.GetWorkflowError())
+	var results []workflows.DeliveryResult
+	require.NoError(t, env.GetWorkflowResult(&results))
+	assert.Equal(t, workflows.DeliveryDelivered, results[0].Status)
 }
 
 func TestDeliveriesRunConcurrentlyWithTheWorkflow(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(
+	env.OnActivity("DeliverEventFirst", mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
 			return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryDelivered, Attempts: 1}, nil
 		})
@@ -99,7 +126,7 @@ func TestDeliveriesRunConcurrentlyWithTheWorkflow(t *testing.T) {
 	var n int
 	require.NoError(t, env.GetWorkflowResult(&n))
 	assert.Equal(t, 2, n)
-	env.AssertNumberOfCalls(t, "DeliverEvent", 2)
+	env.AssertNumberOfCalls(t, "DeliverEventFirst", 2)
 }
 
 func TestDeliveryActivityOptionsLeaveTheScheduleToTheActivity(t *testing.T) {
@@ -117,7 +144,7 @@ func TestChildDeliveriesAreAbandonedAndNotAwaited(t *testing.T) {
 	})
 	env.OnActivity("DescribeEvent", mock.Anything, mock.Anything).Return(
 		workflows.EventSummary{Type: "connection.heartbeat.due_soon", PartnerID: "ptn_1", TenantID: "t"}, nil)
-	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(workflows.DeliveryResult{Status: workflows.DeliveryDelivered}, nil)
+	env.OnActivity("DeliverEventFirst", mock.Anything, mock.Anything).Return(workflows.DeliveryResult{Status: workflows.DeliveryDelivered}, nil)
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil)
 	var idList []string
 	wf := func(ctx workflow.Context) error {

@@ -16,6 +16,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/proxy"
+	"google.golang.org/protobuf/encoding/protojson"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/dualhook/dualhook/activities"
@@ -27,6 +32,7 @@ import (
 	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/internal/partners"
+	"github.com/dualhook/dualhook/internal/payloadcodec"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/testenv"
 	"github.com/dualhook/dualhook/metagraph"
@@ -339,4 +345,38 @@ func (s *Stack) InsertSession(p apitest.Partner, tenantID string, expiresIn time
 		require.NoError(s.T, s.API.Store.MarkSessionWorkflowStarted(ctx, id))
 	}
 	return id, token
+}
+
+// DecodedHistory returns a session workflow's history with its payloads decrypted, as JSON that
+// `temporal workflow show --output json` would print: what replay tests load. It holds no
+// secret (payloads carry references only), so such histories can be committed.
+func (s *Stack) DecodedHistory(workflowID string) []byte {
+	s.T.Helper()
+	ctx := context.Background()
+	iter := s.API.Temporal.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	history := &historypb.History{}
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(s.T, err)
+		history.Events = append(history.Events, ev)
+	}
+	codec := payloadcodec.Codec{Ring: s.API.Ring}
+	err := proxy.VisitPayloads(ctx, history, proxy.VisitPayloadsOptions{
+		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+			return codec.Decode(p)
+		},
+	})
+	require.NoError(s.T, err)
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(history)
+	require.NoError(s.T, err)
+	return out
+}
+
+// WaitWorkflowClosed polls until a workflow has completed (its deliveries included).
+func (s *Stack) WaitWorkflowClosed(workflowID string) {
+	s.T.Helper()
+	eventstest.Eventually(s.T, 60*time.Second, func() bool {
+		d, err := s.API.Temporal.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetCloseTime() != nil
+	}, "workflow %s never closed", workflowID)
 }
