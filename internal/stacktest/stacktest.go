@@ -20,8 +20,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/proxy"
-	"google.golang.org/protobuf/encoding/protojson"
 	sdkworker "go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dualhook/dualhook/activities"
 	"github.com/dualhook/dualhook/api"
