@@ -476,6 +476,16 @@ func (q *Queries) ListTenantConnections(ctx context.Context, arg ListTenantConne
 	return items, nil
 }
 
+const markConnectionTokenExpired = `-- name: MarkConnectionTokenExpired :exec
+UPDATE connections SET token_status = 'expired', updated_at = now() WHERE id = $1 AND token_status <> 'expired'
+`
+
+// A Graph 190 on any call with the connection's token (SPEC §7.1); re-onboarding sets it valid.
+func (q *Queries) MarkConnectionTokenExpired(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, markConnectionTokenExpired, id)
+	return err
+}
+
 const reonboardConnection = `-- name: ReonboardConnection :one
 UPDATE connections
 SET session_id = $2, business_id = $3, display_phone_number = $4, verified_name = $5, connection_mode = $6,
@@ -539,6 +549,58 @@ func (q *Queries) ReonboardConnection(ctx context.Context, arg ReonboardConnecti
 		arg.TokenIssuedAt,
 		arg.TokenExpiresAt,
 	)
+	var i Connection
+	err := row.Scan(
+		&i.ID,
+		&i.PartnerID,
+		&i.TenantID,
+		&i.SessionID,
+		&i.Name,
+		&i.WabaID,
+		&i.PhoneNumberID,
+		&i.BusinessID,
+		&i.DisplayPhoneNumber,
+		&i.VerifiedName,
+		&i.Status,
+		&i.ConnectionMode,
+		&i.WebhookURL,
+		&i.WebhookVerifyTokenCiphertext,
+		&i.Metadata,
+		&i.CoexistenceStatus,
+		&i.HistorySyncTriggeredAt,
+		&i.ContactSyncTriggeredAt,
+		&i.HeartbeatApplies,
+		&i.HeartbeatStatus,
+		&i.HeartbeatLastConfirmedAt,
+		&i.HeartbeatNextDueAt,
+		&i.Health,
+		&i.AccessTokenSecretID,
+		&i.RegistrationPinSecretID,
+		&i.RegisteredAt,
+		&i.TokenIssuedAt,
+		&i.TokenExpiresAt,
+		&i.TokenStatus,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.DisconnectedAt,
+		&i.DisconnectReason,
+	)
+	return i, err
+}
+
+const setConnectionHealth = `-- name: SetConnectionHealth :one
+UPDATE connections SET health = $2, updated_at = now() WHERE id = $1
+RETURNING id, partner_id, tenant_id, session_id, name, waba_id, phone_number_id, business_id, display_phone_number, verified_name, status, connection_mode, webhook_url, webhook_verify_token_ciphertext, metadata, coexistence_status, history_sync_triggered_at, contact_sync_triggered_at, heartbeat_applies, heartbeat_status, heartbeat_last_confirmed_at, heartbeat_next_due_at, health, access_token_secret_id, registration_pin_secret_id, registered_at, token_issued_at, token_expires_at, token_status, created_at, updated_at, disconnected_at, disconnect_reason
+`
+
+type SetConnectionHealthParams struct {
+	ID     string
+	Health json.RawMessage
+}
+
+// The health snapshot of SPEC §7.6 (internal/connhealth.Snapshot as JSON).
+func (q *Queries) SetConnectionHealth(ctx context.Context, arg SetConnectionHealthParams) (Connection, error) {
+	row := q.db.QueryRow(ctx, setConnectionHealth, arg.ID, arg.Health)
 	var i Connection
 	err := row.Scan(
 		&i.ID,

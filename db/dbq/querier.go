@@ -78,6 +78,8 @@ type Querier interface {
 	// Checked inside commits: a holder whose lease expired (and was taken over) must not commit. The
 	// row lock keeps the claim from being taken over until the commit ends.
 	LockHeldWabaClaim(ctx context.Context, arg LockHeldWabaClaimParams) (WabaClaim, error)
+	// A Graph 190 on any call with the connection's token (SPEC §7.1); re-onboarding sets it valid.
+	MarkConnectionTokenExpired(ctx context.Context, id string) error
 	MarkSessionProcessing(ctx context.Context, arg MarkSessionProcessingParams) (OnboardingSession, error)
 	// First page open: pending → started. Returns no row when the session was not pending.
 	MarkSessionStarted(ctx context.Context, id string) (OnboardingSession, error)
@@ -104,6 +106,8 @@ type Querier interface {
 	// second bulk replay does not pick the same events again. previous_status lets the caller undo
 	// the status change when the workflow could not be started.
 	ScheduleRedelivery(ctx context.Context, id string) (ScheduleRedeliveryRow, error)
+	// The health snapshot of SPEC §7.6 (internal/connhealth.Snapshot as JSON).
+	SetConnectionHealth(ctx context.Context, arg SetConnectionHealthParams) (Connection, error)
 	SetIdempotencyRecovery(ctx context.Context, arg SetIdempotencyRecoveryParams) error
 	SetSessionAccessToken(ctx context.Context, arg SetSessionAccessTokenParams) error
 	SetSessionRegistrationPin(ctx context.Context, arg SetSessionRegistrationPinParams) error

@@ -54,3 +54,12 @@ RETURNING *;
 UPDATE connections SET webhook_url = $2, webhook_verify_token_ciphertext = $3, updated_at = now()
 WHERE waba_id = $1 AND status = 'active'
 RETURNING id;
+
+-- name: MarkConnectionTokenExpired :exec
+-- A Graph 190 on any call with the connection's token (SPEC §7.1); re-onboarding sets it valid.
+UPDATE connections SET token_status = 'expired', updated_at = now() WHERE id = $1 AND token_status <> 'expired';
+
+-- name: SetConnectionHealth :one
+-- The health snapshot of SPEC §7.6 (internal/connhealth.Snapshot as JSON).
+UPDATE connections SET health = $2, updated_at = now() WHERE id = $1
+RETURNING *;

@@ -74,6 +74,13 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Without a real Meta app, onboarding runs against the sandbox mounted on our own listener.
+	sandboxDefaults := sandbox.DefaultConfig()
+	if cfg.MetaAppID == "" && cfg.MetaSandboxURL == "" {
+		cfg.MetaSandboxURL = cfg.PublicOrigin()
+		cfg.MetaAppID, cfg.MetaAppSecret = sandboxDefaults.AppID, sandboxDefaults.AppSecret
+		cfg.MetaConfigID, cfg.MetaAppVerifyToken = sandboxDefaults.CloudAPIConfigID, sandboxDefaults.AppVerifyToken
+	}
 	if len(cfg.CodecCORSOrigins) == 0 {
 		uiPort := envInt("DUALHOOK_DEV_TEMPORAL_UI_PORT", 8233)
 		cfg.CodecCORSOrigins = []string{fmt.Sprintf("http://127.0.0.1:%d", uiPort), fmt.Sprintf("http://localhost:%d", uiPort)}
@@ -124,7 +131,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	srv, err := a.APIServer(map[string]http.Handler{sandbox.Prefix: sb.Handler()})
+	tools := &devTools{origin: cfg.PublicOrigin(), apiKey: creds["DUALHOOK_API_KEY"], signingSecret: creds["DUALHOOK_SIGNING_SECRET"]}
+	srv, err := a.APIServer(map[string]http.Handler{sandbox.Prefix: sb.Handler(), "/_dev/": tools})
 	if err != nil {
 		return err
 	}
@@ -145,12 +153,13 @@ Dualhook dev stack is ready.
   Temporal gRPC   %s
   PostgreSQL      %s
   Meta sandbox    %s%s
+  Try onboarding  %s/_dev/   (creates a session and opens its page; events at /_dev/events)
   Credentials     %s   (load them: set -a; . %s; set +a)
   Demo partner    %s
   API key         %s
 Try: curl -H "Authorization: Bearer $DUALHOOK_API_KEY" %s/api/v1/partner
 Press Ctrl-C to stop.
-`, api, api, temporalUI, cfg.TemporalAddress, app.RedactURL(pg.URL), api, sandbox.Prefix,
+`, api, api, temporalUI, cfg.TemporalAddress, app.RedactURL(pg.URL), api, sandbox.Prefix, api,
 		filepath.Join(o.Dir, "credentials.env"), filepath.Join(o.Dir, "credentials.env"), creds["DUALHOOK_PARTNER_ID"],
 		creds["DUALHOOK_API_KEY"], api)
 
@@ -200,8 +209,9 @@ func ensureDemoPartner(ctx context.Context, a *app.App, path string, cfg config.
 	svc := &partners.Service{Store: a.Store, Ring: a.Ring}
 	svc.Egress.DevMode = true
 	origin := cfg.PublicOrigin()
+	events := origin + "/_dev/events"
 	created, err := svc.Create(ctx, partners.Settings{
-		DisplayName: "Demo SaaS",
+		DisplayName: "Demo SaaS", EventWebhookURL: &events,
 		AllowedRedirectURLs: []string{
 			origin + "/", "http://localhost:3000/", "http://127.0.0.1:3000/",
 		},
