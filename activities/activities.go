@@ -48,10 +48,10 @@ func (a *Activities) now() time.Time {
 	return time.Now()
 }
 
-// NoteTokenError marks the connection's token expired when Meta answered 190 to a call made with
+// noteTokenError marks the connection's token expired when Meta answered 190 to a call made with
 // it (SPEC §7.1), and returns err unchanged. Every Graph call made with a connection's token
 // passes its error through here.
-func (a *Activities) NoteTokenError(ctx context.Context, connectionID string, err error) error {
+func (a *Activities) noteTokenError(ctx context.Context, connectionID string, err error) error {
 	if err != nil && metagraph.IsTokenInvalid(err) {
 		if markErr := a.Store.MarkConnectionTokenExpired(ctx, connectionID); markErr != nil {
 			a.Logger.Error("could not mark the token expired", "connection_id", connectionID, "error", markErr)
