@@ -29,7 +29,7 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCommand(), workerCommand(), devCommand(), migrateCommand(), partnersCommand(),
-		keysCommand(), keyringCommand(), toolsCommand(), sandboxCommand(), healthcheckCommand())
+		keysCommand(), keyringCommand(), toolsCommand(), sandboxCommand(), healthcheckCommand(), sessionsCommand())
 	root.AddCommand(eventsCommand())
 	return root
 }

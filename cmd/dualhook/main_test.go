@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dualhook/dualhook/internal/apikey"
+	"github.com/dualhook/dualhook/internal/keyring"
+	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/signature"
+)
+
+
+// run executes the CLI in-process, as an operator would in a shell.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := rootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func operatorEnv(t *testing.T) {
+	spec, err := keyring.NewKeySpec("cli")
+	require.NoError(t, err)
+	t.Setenv("DATABASE_URL", testenv.DatabaseURL(t))
+	t.Setenv("DUALHOOK_ENCRYPTION_KEYS", spec)
+}
+
+func TestOperatorCommands(t *testing.T) {
+	operatorEnv(t)
+	out, err := run(t, "migrate")
+	require.NoError(t, err)
+	assert.Contains(t, out, "up to date", "the test database is already migrated")
+
+	out, err = run(t, "partners", "create", "--name", "Acme SaaS", "--event-webhook-url", "https://hooks.acme.test/dualhook",
+		"--allowed-redirect-url", "https://app.acme.test/onboarding", "--json")
+	require.NoError(t, err, out)
+	var created struct {
+		Partner struct {
+			PartnerID           string   `json:"partnerId"`
+			AllowedRedirectURLs []string `json:"allowedRedirectUrls"`
+			EventTypes          []string `json:"eventTypes"`
+		}
+		APIKey, KeyID, SigningSecret string
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &created), out)
+	assert.True(t, apikey.WellFormed(created.APIKey))
+	assert.NoError(t, signature.ValidateSecret(created.SigningSecret))
+	assert.Equal(t, []string{"https://app.acme.test/onboarding"}, created.Partner.AllowedRedirectURLs)
+	assert.Len(t, created.Partner.EventTypes, 8)
+	partner := created.Partner.PartnerID
+
+	out, err = run(t, "partners", "list")
+	require.NoError(t, err)
+	assert.Contains(t, out, partner)
+	assert.NotContains(t, out, created.APIKey, "listings never show secrets")
+
+	out, err = run(t, "partners", "update", partner, "--brand-color", "#AA3300", "--rate-limit-reveals-per-hour", "5")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, `"brandColor": "#aa3300"`)
+	assert.Contains(t, out, `"revealsPerHour": 5`)
+
+	_, err = run(t, "partners", "update", partner, "--event-webhook-url", "http://10.0.0.1/x")
+	assert.ErrorContains(t, err, "invalid_webhook_url")
+	_, err = run(t, "partners", "create", "--name", "x", "--allowed-redirect-url", "http://insecure.test/")
+	assert.ErrorContains(t, err, "invalid_redirect_url")
+	_, err = run(t, "partners", "create")
+	assert.ErrorContains(t, err, "--name is required")
+
+	out, err = run(t, "keys", "create", "--partner", partner, "--name", "ci", "--json")
+	require.NoError(t, err, out)
+	var key struct{ KeyID, Key string }
+	require.NoError(t, json.Unmarshal([]byte(out), &key))
+	assert.True(t, apikey.WellFormed(key.Key))
+
+	out, err = run(t, "keys", "rotate", "--partner", partner, key.KeyID, "--grace", "1h")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "api key: dh_live_")
+
+	out, err = run(t, "keys", "revoke", "--partner", partner, created.KeyID)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "revoked:")
+	out, err = run(t, "keys", "list", "--partner", partner)
+	require.NoError(t, err)
+	assert.Equal(t, 3, strings.Count(out, "key_"), "the first key, the ci key and its replacement")
+	out, err = run(t, "keys", "list", "--partner", partner, "--json")
+	require.NoError(t, err)
+	var keys []struct {
+		KeyID     string  `json:"keyId"`
+		RevokedAt *string `json:"revokedAt"`
+		ExpiresAt *string `json:"expiresAt"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &keys))
+	states := map[string]string{}
+	for _, k := range keys {
+		switch {
+		case k.RevokedAt != nil:
+			states[k.KeyID] = "revoked"
+		case k.ExpiresAt != nil:
+			states[k.KeyID] = "rotated"
+		default:
+			states[k.KeyID] = "active"
+		}
+	}
+	assert.Equal(t, "revoked", states[created.KeyID])
+	assert.Equal(t, "rotated", states[key.KeyID])
+
+	_, err = run(t, "keys", "revoke", "--partner", partner, "key_missing0000000000000")
+	assert.ErrorContains(t, err, "not_found")
+}
+
+func TestKeyringNewPrintsAUsableEntry(t *testing.T) {
+	out, err := run(t, "keyring", "new", "--id", "k2026")
+	require.NoError(t, err)
+	_, err = keyring.Parse(strings.TrimSpace(out), "")
+	assert.NoError(t, err)
+	assert.True(t, strings.HasPrefix(out, "k2026:"))
+}
+
+func TestCommandsRefuseToRunWithoutSecrets(t *testing.T) {
+	t.Setenv("DATABASE_URL", testenv.DatabaseURL(t))
+	t.Setenv("DUALHOOK_ENCRYPTION_KEYS", "")
+	_, err := run(t, "partners", "list")
+	assert.ErrorContains(t, err, "DUALHOOK_ENCRYPTION_KEYS")
+	t.Setenv("DATABASE_URL", "")
+	_, err = run(t, "migrate")
+	assert.ErrorContains(t, err, "DATABASE_URL")
+}
