@@ -16,7 +16,6 @@ import (
 	"github.com/dualhook/dualhook/signature"
 )
 
-
 // run executes the CLI in-process, as an operator would in a shell.
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()

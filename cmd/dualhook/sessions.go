@@ -83,7 +83,7 @@ func cancelSessionWorkflow(ctx context.Context, c client.Client, s dbq.Onboardin
 	start := c.NewWithStartWorkflowOperation(api.SessionWorkflowOptions(s, taskQueue), workflows.OnboardingWorkflowName, api.SessionWorkflowInput(s))
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: workflows.UpdateCancel, WaitForStage: client.WorkflowUpdateStageCompleted},
+		UpdateOptions:          client.UpdateWorkflowOptions{UpdateName: workflows.UpdateCancel, WaitForStage: client.WorkflowUpdateStageCompleted},
 	})
 	if err != nil {
 		return err

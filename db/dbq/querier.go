@@ -34,6 +34,9 @@ type Querier interface {
 	// request needs one round trip.
 	GetAPIKeyByHash(ctx context.Context, secretHash []byte) (GetAPIKeyByHashRow, error)
 	GetConnection(ctx context.Context, id string) (Connection, error)
+	// The disconnect's commit locks the row, so two disconnects (an API call and a Meta webhook) that
+	// slipped past the workflow id's dedupe still record one reason and one event.
+	GetConnectionForUpdate(ctx context.Context, id string) (Connection, error)
 	GetEvent(ctx context.Context, arg GetEventParams) (Event, error)
 	// Operator access (CLI): any partner's event.
 	GetEventByID(ctx context.Context, id string) (Event, error)
@@ -61,6 +64,9 @@ type Querier interface {
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]APIKey, error)
 	// Siblings: every active connection on a WABA, across partners (the install has one Meta app).
 	ListActiveWabaConnections(ctx context.Context, wabaID string) ([]Connection, error)
+	// Quality updates merge into the snapshot under a row lock, so a concurrent refresh and a webhook
+	// cannot both read the old snapshot and the older one win.
+	ListActiveWabaConnectionsForHealth(ctx context.Context, wabaID string) ([]Connection, error)
 	ListActiveWabaConnectionsForUpdate(ctx context.Context, wabaID string) ([]Connection, error)
 	ListConnections(ctx context.Context, arg ListConnectionsParams) ([]Connection, error)
 	ListDeliveryAttempts(ctx context.Context, eventID string) ([]DeliveryAttempt, error)
@@ -78,6 +84,8 @@ type Querier interface {
 	// Checked inside commits: a holder whose lease expired (and was taken over) must not commit. The
 	// row lock keeps the claim from being taken over until the commit ends.
 	LockHeldWabaClaim(ctx context.Context, arg LockHeldWabaClaimParams) (WabaClaim, error)
+	// SPEC §7.4: only an active connection is disconnected; the first reason wins.
+	MarkConnectionDisconnected(ctx context.Context, arg MarkConnectionDisconnectedParams) (Connection, error)
 	// A Graph 190 on any call with the connection's token (SPEC §7.1); re-onboarding sets it valid.
 	MarkConnectionTokenExpired(ctx context.Context, id string) error
 	MarkSessionProcessing(ctx context.Context, arg MarkSessionProcessingParams) (OnboardingSession, error)
@@ -92,6 +100,8 @@ type Querier interface {
 	// One statement records the attempt and moves the event's status, so the two never disagree.
 	// A delivered event stays delivered: a later replay that fails does not undo the receipt.
 	RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryAttemptParams) (DeliveryAttempt, error)
+	// One row per distinct delivery (content hash) handed to a workflow; a duplicate changes nothing.
+	RecordMetaWebhookDelivery(ctx context.Context, arg RecordMetaWebhookDeliveryParams) error
 	// A 4xx/5xx leaves the key free for a corrected retry.
 	ReleaseIdempotencyRecord(ctx context.Context, arg ReleaseIdempotencyRecordParams) error
 	ReleaseWaba(ctx context.Context, arg ReleaseWabaParams) error
@@ -106,11 +116,18 @@ type Querier interface {
 	// second bulk replay does not pick the same events again. previous_status lets the caller undo
 	// the status change when the workflow could not be started.
 	ScheduleRedelivery(ctx context.Context, id string) (ScheduleRedeliveryRow, error)
+	// A secret may be shared: re-onboarding a number reuses the number's PIN (Meta holds it as the
+	// two-step PIN), so a disconnect erases only what no other active connection still uses.
+	SecretReferencedByOtherActiveConnection(ctx context.Context, arg SecretReferencedByOtherActiveConnectionParams) (bool, error)
 	// The health snapshot of SPEC §7.6 (internal/connhealth.Snapshot as JSON).
 	SetConnectionHealth(ctx context.Context, arg SetConnectionHealthParams) (Connection, error)
 	SetIdempotencyRecovery(ctx context.Context, arg SetIdempotencyRecoveryParams) error
 	SetSessionAccessToken(ctx context.Context, arg SetSessionAccessTokenParams) error
 	SetSessionRegistrationPin(ctx context.Context, arg SetSessionRegistrationPinParams) error
+	// ACCOUNT_OFFBOARDED / ACCOUNT_RECONNECTED (meta.md §4.3) for the WABA's active coexistence
+	// connections; with a phone number (digits only), just that number's. Meta writes numbers without
+	// formatting in webhooks, Graph may format display_phone_number: compare digits.
+	SetWabaCoexistenceStatus(ctx context.Context, arg SetWabaCoexistenceStatusParams) ([]string, error)
 	// New values win for every sibling of the same tenant (SPEC §6 step 3; §7.3).
 	SetWabaWebhook(ctx context.Context, arg SetWabaWebhookParams) ([]string, error)
 	// A request whose owner died (lock expired) is taken over by the retry, which finishes the work.

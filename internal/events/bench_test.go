@@ -36,10 +36,12 @@ import (
 //
 //	go test ./internal/events -run '^$' -bench BenchmarkDelivery -benchtime 1x
 //
-// Knobs (environment): DUALHOOK_BENCH_WORKER=default|tuned|no-eager (worker options, default
-// tuned), DUALHOOK_BENCH_POOL (PostgreSQL pool size, default 16), DUALHOOK_BENCH_BURST (events,
+// Knobs (environment): DUALHOOK_BENCH_WORKER=default|tuned|no-eager|lean (worker options,
+// default tuned), DUALHOOK_BENCH_POOL (PostgreSQL pool size, default 16), DUALHOOK_BENCH_BURST (events,
 // default 2000), DUALHOOK_BENCH_WORKFLOWS (concurrent workflows of the burst, default 100),
-// DUALHOOK_BENCH_RATE and DUALHOOK_BENCH_SECONDS (paced phase, default 100/s for 20 s).
+// DUALHOOK_BENCH_RATE and DUALHOOK_BENCH_SECONDS (paced phase, default 100/s for 20 s),
+// DUALHOOK_BENCH_BATCH_WORKFLOWS (optional phase: the burst emitted by that many workflows in
+// one batch each).
 func BenchmarkDelivery(b *testing.B) {
 	burst := envInt("DUALHOOK_BENCH_BURST", 2000)
 	workflowsN := envInt("DUALHOOK_BENCH_WORKFLOWS", 100)
@@ -58,8 +60,11 @@ func BenchmarkDelivery(b *testing.B) {
 	case "no-eager":
 		wo = worker.Options()
 		wo.DisableEagerActivities = true
+	case "lean":
+		wo = worker.Options()
+		wo.MaxConcurrentWorkflowTaskPollers, wo.MaxConcurrentActivityTaskPollers = 2, 4
 	default:
-		b.Fatalf("DUALHOOK_BENCH_WORKER=%s: want default, tuned or no-eager", mode)
+		b.Fatalf("DUALHOOK_BENCH_WORKER=%s: want default, tuned, no-eager or lean", mode)
 	}
 
 	ctx := context.Background()
@@ -97,7 +102,7 @@ func BenchmarkDelivery(b *testing.B) {
 
 	// (a') The same events from a few workflows that each emit a batch in one activity and
 	// deliver it concurrently (the shape of a workflow with several events at once).
-	if batchWorkflows := envInt("DUALHOOK_BENCH_BATCH_WORKFLOWS", 4); batchWorkflows > 0 {
+	if batchWorkflows := envInt("DUALHOOK_BENCH_BATCH_WORKFLOWS", 0); batchWorkflows > 0 {
 		rcv.reset()
 		spec := eventstest.EventSpec{Type: eventtypes.OnboardingStarted, TenantID: "bench", Data: map[string]any{"sessionId": "sess_bench"}}
 		in := eventstest.EmitInput{PartnerID: partner.ID}
