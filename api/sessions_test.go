@@ -212,9 +212,9 @@ func TestIdempotentSessionCreateRepairsACrashedStart(t *testing.T) {
 	require.NoError(t, healthy.Store.Pool.QueryRow(context.Background(),
 		"SELECT count(*) FROM onboarding_sessions WHERE partner_id = $1 AND workflow_started_at IS NOT NULL", p.Row.ID).Scan(&sessions))
 	assert.Equal(t, 1, sessions, "one session, now with its workflow")
-	desc, err := healthy.Temporal.DescribeWorkflowExecution(context.Background(), "onboarding/"+created["sessionId"].(string), "")
+	desc, err := healthy.Temporal.DescribeWorkflow(context.Background(), "onboarding/"+created["sessionId"].(string), "")
 	require.NoError(t, err)
-	assert.Equal(t, "OnboardingWorkflow", desc.GetWorkflowExecutionInfo().GetType().GetName())
+	assert.Equal(t, "OnboardingWorkflow", desc.RawResponse.GetWorkflowExecutionInfo().GetType().GetName())
 	// The token recorded before the crash is the one in the URL: it opens the session's page.
 	url := created["onboardingUrl"].(string)
 	page := healthy.Do(apitest.Request{Method: "GET", Path: url[strings.Index(url, "/onboard/"):], NoCheck: true})

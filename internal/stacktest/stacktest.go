@@ -376,7 +376,7 @@ func (s *Stack) DecodedHistory(workflowID string) []byte {
 func (s *Stack) WaitWorkflowClosed(workflowID string) {
 	s.T.Helper()
 	eventstest.Eventually(s.T, 60*time.Second, func() bool {
-		d, err := s.API.Temporal.DescribeWorkflowExecution(context.Background(), workflowID, "")
-		return err == nil && d.GetWorkflowExecutionInfo().GetCloseTime() != nil
+		d, err := s.API.Temporal.DescribeWorkflow(context.Background(), workflowID, "")
+		return err == nil && d.RawResponse.GetWorkflowExecutionInfo().GetCloseTime() != nil
 	}, "workflow %s never closed", workflowID)
 }
