@@ -64,7 +64,7 @@ func (s *Server) onboardingPage(c echo.Context) error {
 	if terminal(session.Status) {
 		return onboardpage.RenderGone(w, session.Status)
 	}
-	if session.Status == workflows.StatusPending {
+	if session.Status == workflows.StatusPending && s.deps.Temporal != nil {
 		// First open: the workflow moves the session to started and emits onboarding.started
 		// once. Signal-with-start also repairs a session whose workflow never started.
 		_, err := s.deps.Temporal.SignalWithStartWorkflow(c.Request().Context(), session.WorkflowID, workflows.SignalPageOpened, nil,
@@ -167,6 +167,9 @@ func (s *Server) onboardingCallback(c echo.Context) error {
 	if err := req.validate(); err != nil {
 		return err
 	}
+	if s.deps.Temporal == nil {
+		return unavailable("The workflow engine is not configured.")
+	}
 	ctx := c.Request().Context()
 	in := workflows.CallbackInput{
 		Event: req.Event, WabaID: req.WabaID, PhoneNumberID: req.PhoneNumberID, BusinessID: req.BusinessID,
@@ -267,11 +270,8 @@ func (s *Server) onboardingStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, decisionResponse{Status: session.Status})
 }
 
-// pageHeaders keeps the page's JSON answers out of caches and frames.
+// pageHeaders keeps the page's JSON answers out of caches and frames, with the page's own
+// security headers.
 func pageHeaders(c echo.Context) {
-	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
+	onboardpage.SecurityHeaders(c.Response().Header(), "", nil)
 }
