@@ -176,9 +176,9 @@ func (s *Server) redeliverEvent(c echo.Context) error {
 }
 
 type bulkRedeliverRequest struct {
-	Status *string    `json:"status"`
-	Since  *time.Time `json:"since"`
-	Until  *time.Time `json:"until"`
+	Status *string `json:"status"`
+	Since  *string `json:"since"`
+	Until  *string `json:"until"`
 }
 
 type bulkRedeliverResponse struct {
@@ -204,15 +204,23 @@ func (s *Server) redeliverEvents(c echo.Context) error {
 			bad.add("status", "must be failed, skipped or delivered")
 		}
 	}
+	parse := func(field string, v *string, dst *time.Time) {
+		if v == nil {
+			return
+		}
+		t, err := time.Parse(time.RFC3339Nano, *v)
+		if err != nil {
+			bad.add(field, "must be an RFC 3339 timestamp")
+			return
+		}
+		*dst = t
+	}
 	if req.Since == nil {
 		bad.add("since", "is required")
-	} else {
-		w.Since = *req.Since
 	}
-	if req.Until != nil {
-		w.Until = *req.Until
-	}
-	if req.Since != nil && !w.Since.Before(w.Until) {
+	parse("since", req.Since, &w.Since)
+	parse("until", req.Until, &w.Until)
+	if len(bad) == 0 && !w.Since.Before(w.Until) {
 		bad.add("until", "must be after since")
 	}
 	if err := bad.err(); err != nil {

@@ -59,6 +59,9 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 	if err := cfg.ValidateMeta(); err != nil {
 		return nil, err
 	}
+	if err := cfg.ValidateDelivery(); err != nil {
+		return nil, err
+	}
 	graph, err := metagraph.New(metagraph.Config{
 		BaseURL: cfg.GraphBaseURL(), Version: cfg.MetaGraphVersion, AppID: cfg.MetaAppID, AppSecret: cfg.MetaAppSecret,
 	})

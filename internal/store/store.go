@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +20,9 @@ import (
 	"github.com/dualhook/dualhook/db"
 	"github.com/dualhook/dualhook/db/dbq"
 )
+
+// DefaultMaxConns is the pool size unless DATABASE_URL sets pool_max_conns.
+const DefaultMaxConns = 20
 
 // Store gives handlers and activities the generated queries plus transactions.
 type Store struct {
@@ -32,6 +36,11 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		// pgx quotes the URL (with its password) in parse errors; keep it out of logs.
 		return nil, errors.New("store: DATABASE_URL is not a valid PostgreSQL connection string")
+	}
+	// pgx's default pool is max(4, cores) connections: too few for a worker running dozens of
+	// activities next to the API on a small machine. pool_max_conns in the URL still wins.
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
