@@ -7,7 +7,7 @@ SQLC := $(TOOLS_DIR)/sqlc-$(SQLC_VERSION)/sqlc
 GOLANGCI := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test build lint fmt generate check-generated tools test-race
+.PHONY: dev test build lint fmt generate check-generated tools test-race bench-delivery bench-onboarding
 
 ## dev: run API, worker, Temporal + Web UI, PostgreSQL and the Meta sandbox locally
 dev: build
@@ -20,6 +20,14 @@ test:
 ## test-race: the same with the race detector (slower)
 test-race:
 	GO_TEST_FLAGS=-race ./scripts/test.sh
+
+## bench-delivery: event delivery throughput and latency (prints numbers; docs/events.md)
+bench-delivery:
+	TEST_PACKAGES=./internal/events GO_TEST_FLAGS="-run ^$$ -bench BenchmarkDelivery -benchtime 1x" ./scripts/test.sh
+
+## bench-onboarding: session creation and callback latency (prints numbers; docs/onboarding.md)
+bench-onboarding:
+	TEST_PACKAGES=./e2e GO_TEST_FLAGS="-run ^$$ -bench . -benchtime 100x" ./scripts/test.sh
 
 build:
 	go build -o bin/dualhook ./cmd/dualhook

@@ -190,6 +190,11 @@ func (s *Server) replay(c echo.Context, rec dbq.IdempotencyRecord, id dbq.GetIde
 	if err := json.Unmarshal([]byte(plain), &stored); err != nil {
 		return err
 	}
+	if hook := replayHooks[c.Request().Method+" "+c.Path()]; hook != nil {
+		if err := hook(s, c); err != nil {
+			return err
+		}
+	}
 	c.Response().Header().Set(replayedHeader, "true")
 	return c.Blob(stored.Status, stored.ContentType, stored.Body)
 }
@@ -288,3 +293,9 @@ func (r *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 const MaxStoredResponse = 1 << 20
 
 func ptr[T any](v T) *T { return &v }
+
+// replayHooks run before a replay of a route's stored response: a replayed reveal is still a
+// reveal, so it writes its own audit row (SPEC §4.4, §7.5).
+var replayHooks = map[string]func(*Server, echo.Context) error{
+	"POST /api/v1/connections/:id/reveal-secrets": (*Server).replayReveal,
+}

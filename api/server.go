@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,6 +20,7 @@ import (
 	"github.com/dualhook/dualhook/internal/keyring"
 	"github.com/dualhook/dualhook/internal/metrics"
 	"github.com/dualhook/dualhook/internal/store"
+	"github.com/dualhook/dualhook/metagraph"
 )
 
 // MaxBodyBytes is SPEC §1's request body limit (the "64K" given to Echo's BodyLimit).
@@ -36,6 +38,8 @@ type Deps struct {
 	Now func() time.Time
 	// Extra mounts more handlers on the same listener (the Meta sandbox in dev mode).
 	Extra map[string]http.Handler
+	// Graph is Meta's Graph API for health refreshes; nil builds one from Config.
+	Graph *metagraph.Client
 }
 
 // Server is the API and onboarding page.
@@ -43,6 +47,10 @@ type Server struct {
 	echo   *echo.Echo
 	deps   Deps
 	egress egress.Policy
+
+	graphOnce sync.Once
+	graph     *metagraph.Client
+	graphErr  error
 }
 
 // New builds the server and its routes.
@@ -103,11 +111,22 @@ func New(d Deps) (*Server, error) {
 	authed(http.MethodGet, "/connections", s.listConnections)
 	authed(http.MethodGet, "/connections/:id", s.getConnection)
 	authed(http.MethodGet, "/tenants/:tenantId", s.getTenant)
+	authed(http.MethodPatch, "/connections/:id", s.patchConnection)
+	authed(http.MethodPost, "/connections/:id/reveal-secrets", s.revealSecrets)
+	authed(http.MethodGet, "/connections/:id/health", s.getConnectionHealth)
+	authed(http.MethodPost, "/connections/:id/health/refresh", s.refreshConnectionHealth)
+	authed(http.MethodPost, "/connections/:id/heartbeat/confirm", s.confirmHeartbeat)
+	authed(http.MethodGet, "/audit/secret-reveals", s.listSecretReveals)
+	authed(http.MethodDelete, "/connections/:id", s.disconnectConnection)
 
 	// The onboarding page: the token in the path is the credential (SPEC §5).
 	e.GET("/onboard/:token", s.onboardingPage)
 	e.POST("/onboard/:token/callback", s.onboardingCallback, s.requireJSON)
 	e.GET("/onboard/:token/status", s.onboardingStatus)
+
+	// Meta's app webhooks (SPEC §11): Meta's verification GET, and signed deliveries only.
+	e.GET("/meta/webhooks", s.verifyMetaWebhook)
+	e.POST("/meta/webhooks", s.receiveMetaWebhook)
 
 	s.echo = e
 	return s, nil

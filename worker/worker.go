@@ -56,6 +56,12 @@ func RegisterWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.RedeliveryWorkflow, workflow.RegisterOptions{Name: workflows.RedeliveryWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.OnboardingWorkflow, workflow.RegisterOptions{Name: workflows.OnboardingWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.SessionReconcilerWorkflow, workflow.RegisterOptions{Name: "SessionReconcilerWorkflow"})
+	r.RegisterWorkflowWithOptions(workflows.WebhookUpdateWorkflow, workflow.RegisterOptions{Name: workflows.WebhookUpdateWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.HeartbeatWorkflow, workflow.RegisterOptions{Name: workflows.HeartbeatWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ModeWorkflow, workflow.RegisterOptions{Name: workflows.ModeWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.HealthRefreshWorkflow, workflow.RegisterOptions{Name: workflows.HealthRefreshWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.DisconnectWorkflow, workflow.RegisterOptions{Name: workflows.DisconnectWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.MetaEventWorkflow, workflow.RegisterOptions{Name: workflows.MetaEventWorkflowName})
 }
 
 // EnsureSchedules creates or updates the schedules of the service.
@@ -73,6 +79,9 @@ func EnsureSchedules(ctx context.Context, c client.Client, cfg config.Config) er
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})
 	if err != nil {
+		return err
+	}
+	if err := ensureSchedule(ctx, c, HealthRefreshSchedule(cfg)); err != nil {
 		return err
 	}
 	return ensureSchedule(ctx, c, client.ScheduleOptions{
@@ -104,4 +113,23 @@ func ensureSchedule(ctx context.Context, c client.Client, opts client.ScheduleOp
 			return &client.ScheduleUpdate{Schedule: &s}, nil
 		},
 	})
+}
+
+// HealthRefreshSchedule refreshes every active connection's health snapshot every
+// DUALHOOK_HEALTH_REFRESH_INTERVAL (SPEC §7.6 [ext]). A pass still running when the next is due
+// is not doubled.
+func HealthRefreshSchedule(cfg config.Config) client.ScheduleOptions {
+	every := cfg.HealthRefreshInterval
+	if every <= 0 {
+		every = 6 * time.Hour
+	}
+	return client.ScheduleOptions{
+		ID:   workflows.HealthRefreshScheduleID,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: workflows.HealthRefreshScheduleID, Workflow: workflows.HealthRefreshWorkflowName,
+			Args: []any{workflows.HealthRefreshInput{}}, TaskQueue: cfg.TemporalTaskQueue,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	}
 }

@@ -500,6 +500,28 @@ func (s *onboarding) process(ctx workflow.Context, cb CallbackInput) {
 	}
 	s.decide(out)
 	s.deliveries.Start(ctx, commit.EventID)
+	if found.Mode != ModeCloudAPI {
+		connectionID := commit.ConnectionID
+		if plan.ReonboardConnectionID != "" {
+			connectionID = plan.ReonboardConnectionID
+		}
+		s.startConnectionWorkflows(ctx, connectionID)
+	}
+}
+
+// startConnectionWorkflows hands the new connection to its own workflows once it is committed:
+// mode/<id> while the mode is unknown (SPEC §6 step 5), heartbeat/<id> for coexistence (§6
+// step 6, §7.6). An activity starts them rather than this workflow starting children: they
+// outlive the session by months, a re-onboarded connection needs its running heartbeat reset
+// (signal-with-start, which a workflow cannot do), and a start that failed is retried by the
+// activity's policy without touching the outcome already answered.
+func (s *onboarding) startConnectionWorkflows(ctx workflow.Context, connectionID string) {
+	err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityStartConnectionWorkflows,
+		ConnectionStep{ConnectionID: connectionID}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Error("starting the connection's workflows failed; confirming the heartbeat starts it again",
+			"ConnectionId", connectionID, "error", err)
+	}
 }
 
 // undoAndFail restores what this session changed at Meta, then records the failure.

@@ -36,6 +36,7 @@ func (s *onboardingSuite) SetupTest() {
 	s.env.RegisterActivity(a)
 	s.in = wf.OnboardingInput{SessionID: "sess_1", PartnerID: "ptn_1", TenantID: "t1", ExpiresAt: s.env.Now().Add(time.Hour)}
 	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(wf.DeliveryResult{Status: wf.DeliveryDelivered}, nil).Maybe()
+	s.env.OnActivity(a.StartConnectionWorkflows, mock.Anything, mock.Anything).Return(nil).Maybe()
 }
 
 // recordEnd mocks EndSession and returns where its input lands.

@@ -204,3 +204,28 @@ type WabaClaim struct {
 	AcquiredAt time.Time
 	ExpiresAt  time.Time
 }
+
+type WabaCounter struct {
+	WabaID         string
+	WebhookUpdates int64
+}
+
+type WebhookUpdate struct {
+	WabaID                               string
+	N                                    int64
+	PartnerID                            string
+	ConnectionID                         string
+	WebhookURL                           string
+	WebhookVerifyTokenCiphertext         *string
+	SetName                              bool
+	Name                                 *string
+	Metadata                             json.RawMessage
+	Status                               string
+	FailureReason                        *string
+	FailureMessage                       *string
+	AffectedConnectionIds                []string
+	PreviousWebhookUrl                   *string
+	PreviousWebhookVerifyTokenCiphertext *string
+	CreatedAt                            time.Time
+	CompletedAt                          *time.Time
+}

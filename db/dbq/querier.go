@@ -10,12 +10,16 @@ import (
 )
 
 type Querier interface {
+	// The heartbeat workflow owns the deadline: it is the last confirmation plus the configured
+	// period, whatever an earlier writer assumed.
+	AlignHeartbeatDue(ctx context.Context, arg AlignHeartbeatDueParams) (Connection, error)
 	// Inserts an in-progress record, or returns nothing when one exists (the caller then reads it).
 	ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (IdempotencyRecord, error)
 	// Takes the WABA's claim when it is free, expired, or already ours (a retried activity).
 	ClaimWaba(ctx context.Context, arg ClaimWabaParams) (WabaClaim, error)
 	CompleteIdempotencyRecord(ctx context.Context, arg CompleteIdempotencyRecordParams) error
 	CompleteSession(ctx context.Context, arg CompleteSessionParams) (OnboardingSession, error)
+	ConfirmHeartbeat(ctx context.Context, arg ConfirmHeartbeatParams) (Connection, error)
 	CreateAPIKey(ctx context.Context, arg CreateAPIKeyParams) (APIKey, error)
 	CreatePartner(ctx context.Context, arg CreatePartnerParams) (Partner, error)
 	CreateSecret(ctx context.Context, arg CreateSecretParams) (Secret, error)
@@ -29,6 +33,8 @@ type Querier interface {
 	// Rotation: the old key keeps working until the end of the grace window, never longer than it
 	// already would have.
 	ExpireAPIKey(ctx context.Context, arg ExpireAPIKeyParams) (APIKey, error)
+	// Ends an update once; the verify-token ciphertexts go (the connections hold the live one).
+	FinishWebhookUpdate(ctx context.Context, arg FinishWebhookUpdateParams) (WebhookUpdate, error)
 	GetAPIKey(ctx context.Context, arg GetAPIKeyParams) (APIKey, error)
 	// Authentication looks a key up by the hash of the presented secret; the partner comes along so a
 	// request needs one round trip.
@@ -49,11 +55,17 @@ type Querier interface {
 	GetIdempotencyRecordForUpdate(ctx context.Context, arg GetIdempotencyRecordForUpdateParams) (IdempotencyRecord, error)
 	GetPartner(ctx context.Context, id string) (Partner, error)
 	GetPartnerConnection(ctx context.Context, arg GetPartnerConnectionParams) (Connection, error)
+	// Connection lifecycle (SPEC §7.3–§7.6): update, reveal, health, mode, heartbeat.
+	// The reveal reads the connection and its secrets under a share lock, so a concurrent disconnect
+	// (which updates the row and erases the secrets) waits for the reveal's transaction or is seen
+	// by it — never half of each.
+	GetPartnerConnectionForShare(ctx context.Context, arg GetPartnerConnectionForShareParams) (Connection, error)
 	GetPartnerSession(ctx context.Context, arg GetPartnerSessionParams) (OnboardingSession, error)
 	GetSecret(ctx context.Context, id string) (Secret, error)
 	GetSession(ctx context.Context, id string) (OnboardingSession, error)
 	GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error)
 	GetWabaClaim(ctx context.Context, wabaID string) (WabaClaim, error)
+	GetWebhookUpdate(ctx context.Context, arg GetWebhookUpdateParams) (WebhookUpdate, error)
 	// One statement per request: the counter row of the current window is created or bumped
 	// atomically, so every API process shares the same budget.
 	IncrementRateLimit(ctx context.Context, arg IncrementRateLimitParams) (int32, error)
@@ -61,7 +73,11 @@ type Querier interface {
 	// Runs inside the transaction of the state change the event reports. The id comes from the
 	// workflow, so a retried activity inserts nothing the second time.
 	InsertEvent(ctx context.Context, arg InsertEventParams) (int64, error)
+	InsertSecretRevealAudit(ctx context.Context, arg InsertSecretRevealAuditParams) (SecretRevealAudit, error)
+	InsertWebhookUpdate(ctx context.Context, arg InsertWebhookUpdateParams) (WebhookUpdate, error)
 	ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]APIKey, error)
+	// The health-refresh schedule walks every active connection in id order, a page at a time.
+	ListActiveConnectionsAfter(ctx context.Context, arg ListActiveConnectionsAfterParams) ([]Connection, error)
 	// Siblings: every active connection on a WABA, across partners (the install has one Meta app).
 	ListActiveWabaConnections(ctx context.Context, wabaID string) ([]Connection, error)
 	// Quality updates merge into the snapshot under a row lock, so a concurrent refresh and a webhook
@@ -75,6 +91,7 @@ type Querier interface {
 	// Oldest first, so repeated bulk calls work through a large window in order.
 	ListEventsForRedelivery(ctx context.Context, arg ListEventsForRedeliveryParams) ([]Event, error)
 	ListPartners(ctx context.Context) ([]Partner, error)
+	ListSecretRevealAudit(ctx context.Context, arg ListSecretRevealAuditParams) ([]SecretRevealAudit, error)
 	ListSessions(ctx context.Context, arg ListSessionsParams) ([]OnboardingSession, error)
 	// The reconciler's work: sessions whose workflow start was never confirmed (a crash between the
 	// insert and the start).
@@ -92,6 +109,7 @@ type Querier interface {
 	// First page open: pending → started. Returns no row when the session was not pending.
 	MarkSessionStarted(ctx context.Context, id string) (OnboardingSession, error)
 	MarkSessionWorkflowStarted(ctx context.Context, id string) error
+	NextWabaWebhookUpdate(ctx context.Context, wabaID string) (int64, error)
 	// Attempts go with their event (ON DELETE CASCADE). Events still being delivered are kept.
 	PruneEvents(ctx context.Context, createdAt time.Time) (int64, error)
 	PruneIdempotencyRecords(ctx context.Context, createdAt time.Time) (int64, error)
@@ -107,6 +125,8 @@ type Querier interface {
 	ReleaseWaba(ctx context.Context, arg ReleaseWabaParams) error
 	// The same number onboarded again by the same tenant: same connection, new token (SPEC §6 step 3).
 	ReonboardConnection(ctx context.Context, arg ReonboardConnectionParams) (Connection, error)
+	// SPEC §6 step 5: only an unknown mode resolves, once; coexistence starts the heartbeat's clock.
+	ResolveConnectionMode(ctx context.Context, arg ResolveConnectionModeParams) (Connection, error)
 	// An expired record is as good as absent: the key starts over.
 	RestartIdempotencyRecord(ctx context.Context, arg RestartIdempotencyRecordParams) error
 	RestoreEventStatus(ctx context.Context, arg RestoreEventStatusParams) error
@@ -121,6 +141,13 @@ type Querier interface {
 	SecretReferencedByOtherActiveConnection(ctx context.Context, arg SecretReferencedByOtherActiveConnectionParams) (bool, error)
 	// The health snapshot of SPEC §7.6 (internal/connhealth.Snapshot as JSON).
 	SetConnectionHealth(ctx context.Context, arg SetConnectionHealthParams) (Connection, error)
+	// PATCH without a webhook change (SPEC §7.3); set_name distinguishes "unchanged" from "null".
+	SetConnectionNameMetadata(ctx context.Context, arg SetConnectionNameMetadataParams) (Connection, error)
+	SetConnectionRegistration(ctx context.Context, arg SetConnectionRegistrationParams) (Connection, error)
+	SetConnectionSyncs(ctx context.Context, arg SetConnectionSyncsParams) (Connection, error)
+	// A timer's transition (DUE_SOON, OVERDUE) applies only if nobody confirmed since the timer was
+	// set (the last confirmation is unchanged) and the status really changes.
+	SetHeartbeatStatus(ctx context.Context, arg SetHeartbeatStatusParams) (Connection, error)
 	SetIdempotencyRecovery(ctx context.Context, arg SetIdempotencyRecoveryParams) error
 	SetSessionAccessToken(ctx context.Context, arg SetSessionAccessTokenParams) error
 	SetSessionRegistrationPin(ctx context.Context, arg SetSessionRegistrationPinParams) error
@@ -130,6 +157,8 @@ type Querier interface {
 	SetWabaCoexistenceStatus(ctx context.Context, arg SetWabaCoexistenceStatusParams) ([]string, error)
 	// New values win for every sibling of the same tenant (SPEC §6 step 3; §7.3).
 	SetWabaWebhook(ctx context.Context, arg SetWabaWebhookParams) ([]string, error)
+	// The override in force before this update, to restore at Meta if the commit fails.
+	SetWebhookUpdatePrevious(ctx context.Context, arg SetWebhookUpdatePreviousParams) error
 	// A request whose owner died (lock expired) is taken over by the retry, which finishes the work.
 	TakeOverIdempotencyRecord(ctx context.Context, arg TakeOverIdempotencyRecordParams) error
 	// last_used_at is advisory; writing it at most once a minute keeps authentication cheap.

@@ -65,6 +65,16 @@ type Config struct {
 	// DeliveryTimeout bounds one attempt: a 2xx must arrive within it (SPEC §8.3: 10 s).
 	DeliveryTimeout time.Duration `env:"DUALHOOK_DELIVERY_TIMEOUT" envDefault:"10s"`
 
+	// HealthRefreshInterval is how often the health-refresh schedule reads every active
+	// connection's number from Meta (SPEC §7.6 [ext]).
+	HealthRefreshInterval time.Duration `env:"DUALHOOK_HEALTH_REFRESH_INTERVAL" envDefault:"6h"`
+	// HeartbeatPeriod is a coexistence number's deadline after a confirmation, and
+	// HeartbeatDueSoonBefore how long before it the status becomes DUE_SOON (SPEC §7.6: 13 d and
+	// 3 d). Changing them is for tests and demos; a running heartbeat picks them up at its next
+	// cycle.
+	HeartbeatPeriod        time.Duration `env:"DUALHOOK_HEARTBEAT_PERIOD" envDefault:"312h"`
+	HeartbeatDueSoonBefore time.Duration `env:"DUALHOOK_HEARTBEAT_DUE_SOON_BEFORE" envDefault:"72h"`
+
 	// Meta app (SPEC §5–§6). Required outside dev mode; `dualhook dev` points them at its sandbox.
 	MetaAppID          string `env:"DUALHOOK_META_APP_ID"`
 	MetaAppSecret      string `env:"DUALHOOK_META_APP_SECRET"`
