@@ -247,7 +247,9 @@ func (a *Activities) pickNumber(ctx context.Context, wabaID, hint string, number
 func (a *Activities) ClaimWaba(ctx context.Context, in wf.ClaimInput) error {
 	_, err := a.Store.ClaimWaba(ctx, dbq.ClaimWabaParams{WabaID: in.WabaID, Holder: in.Holder, ExpiresAt: a.now().Add(wf.WabaClaimLease)})
 	if store.IsNotFound(err) {
-		return transient("waba_claim_held", "Another operation on this WhatsApp Business Account is in progress.")
+		// Benign: waiting for a claim is normal, not an error worth an ERROR log line per retry.
+		return temporal.NewApplicationErrorWithOptions("Another operation on this WhatsApp Business Account is in progress.",
+			"waba_claim_held", temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign})
 	}
 	return err
 }

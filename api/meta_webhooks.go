@@ -1,0 +1,72 @@
+package api
+
+import (
+	"crypto/subtle"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/metawebhook"
+	"github.com/dualhook/dualhook/workflows"
+)
+
+// Meta's app webhooks (SPEC §11). Not under /api/v1: Meta is the caller, the app verify token
+// (GET) and the app secret's signature (POST) are the credentials, and the answers are Meta's
+// protocol, not the API's envelope.
+
+// verifyMetaWebhook answers the App Dashboard's verification of the callback URL.
+func (s *Server) verifyMetaWebhook(c echo.Context) error {
+	q := c.QueryParams()
+	want := s.deps.Config.MetaAppVerifyToken
+	got := q.Get("hub.verify_token")
+	if q.Get("hub.mode") != "subscribe" || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return c.NoContent(http.StatusForbidden)
+	}
+	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+	return c.String(http.StatusOK, q.Get("hub.challenge"))
+}
+
+// receiveMetaWebhook accepts a signed delivery and hands it to meta-event/<hash of the body>.
+// It answers as soon as the workflow is started: Meta retries anything but a 2xx, and the same
+// bytes map to the same workflow, so its retries and duplicates are no-ops.
+func (s *Server) receiveMetaWebhook(c echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err // the body limit's 413, or a broken connection
+	}
+	// The signature is over the raw bytes (Meta escapes non-ASCII as \uXXXX): never re-serialise.
+	if !metawebhook.VerifySignature(s.deps.Config.MetaAppSecret, body, c.Request().Header.Get(metawebhook.SignatureHeader)) {
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	changes, err := metawebhook.Parse(body)
+	if err != nil {
+		// Signed by Meta yet unreadable: a retry would send the same bytes, so accept and drop.
+		s.log(c).Warn("a signed Meta webhook is not an envelope; dropped", "bytes", len(body))
+		return c.NoContent(http.StatusOK)
+	}
+	if len(changes) == 0 {
+		return c.NoContent(http.StatusOK) // message-path fields only: dropped unread
+	}
+	if s.deps.Temporal == nil {
+		return unavailable("Temporal is not configured.")
+	}
+	hash := metawebhook.Hash(body)
+	opts := workflows.MetaEventStartOptions(hash, s.deps.Config.TemporalTaskQueue)
+	ctx := c.Request().Context()
+	_, err = s.deps.Temporal.ExecuteWorkflow(ctx, opts, workflows.MetaEventWorkflowName, workflows.MetaEventInput{DeliveryHash: hash, Changes: changes})
+	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		// Meta retries a non-2xx for up to 36 hours: the delivery is not lost.
+		s.log(c).Error("starting the Meta event workflow failed", "workflow_id", opts.ID, "error", err)
+		return c.NoContent(http.StatusServiceUnavailable)
+	}
+	duplicate := err != nil
+	if err := s.deps.Store.RecordMetaWebhookDelivery(ctx, dbq.RecordMetaWebhookDeliveryParams{ContentHash: hash, WorkflowID: opts.ID}); err != nil {
+		// The workflow runs regardless; the row is the audit trail only.
+		s.log(c).Warn("recording the Meta webhook delivery failed", "workflow_id", opts.ID, "error", err)
+	}
+	s.log(c).Info("Meta webhook accepted", "workflow_id", opts.ID, "changes", len(changes), "duplicate", duplicate)
+	return c.NoContent(http.StatusOK)
+}

@@ -1,0 +1,181 @@
+package workflows_test
+
+import (
+	"context"
+	"time"
+
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	wf "github.com/dualhook/dualhook/workflows"
+)
+
+// Unit tests of the disconnect workflow's branches; the activities' behaviour has integration
+// tests in e2e (disconnect_test.go).
+type disconnectSuite struct {
+	suite.Suite
+	testsuite.WorkflowTestSuite
+	env *testsuite.TestWorkflowEnvironment
+}
+
+func TestDisconnectWorkflow(t *testing.T) { suite.Run(t, new(disconnectSuite)) }
+
+var activeTarget = wf.DisconnectTarget{ConnectionID: "conn_1", PartnerID: "ptn_1", TenantID: "t1", WabaID: "100", Status: "active", Found: true}
+
+func (s *disconnectSuite) SetupTest() {
+	s.env = s.NewTestWorkflowEnvironment()
+	s.env.RegisterWorkflowWithOptions(wf.DisconnectWorkflow, workflow.RegisterOptions{Name: wf.DisconnectWorkflowName})
+	s.env.RegisterActivity(a)
+	delivered := wf.DeliveryResult{Status: wf.DeliveryDelivered}
+	s.env.OnActivity(a.DeliverEventFirst, mock.Anything, mock.Anything).Return(delivered, nil).Maybe()
+	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(delivered, nil).Maybe()
+}
+
+// releaseAny accepts any number of claim releases (tests that count them mock it themselves:
+// the first matching mock wins).
+func (s *disconnectSuite) releaseAny() {
+	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil).Maybe()
+}
+
+func (s *disconnectSuite) run(reason string) wf.DisconnectResult {
+	s.env.ExecuteWorkflow(wf.DisconnectWorkflowName, wf.DisconnectInput{ConnectionID: "conn_1", Reason: reason})
+	s.True(s.env.IsWorkflowCompleted())
+	s.NoError(s.env.GetWorkflowError())
+	var out wf.DisconnectResult
+	s.NoError(s.env.GetWorkflowResult(&out))
+	return out
+}
+
+func (s *disconnectSuite) TestAlreadyDisconnectedDoesNothing() {
+	done := activeTarget
+	done.Status = wf.ConnectionDisconnected
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(done, nil).Once()
+	s.Equal(wf.DisconnectResult{}, s.run(wf.DisconnectReasonAPI))
+	s.env.AssertNotCalled(s.T(), "ClaimWaba", mock.Anything, mock.Anything)
+	s.env.AssertNotCalled(s.T(), "CommitDisconnect", mock.Anything, mock.Anything)
+}
+
+func (s *disconnectSuite) TestUnknownConnectionDoesNothing() {
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(wf.DisconnectTarget{ConnectionID: "conn_1"}, nil).Once()
+	s.Equal(wf.DisconnectResult{}, s.run(wf.DisconnectReasonAPI))
+	s.env.AssertNotCalled(s.T(), "ClaimWaba", mock.Anything, mock.Anything)
+}
+
+// The last sibling: claim, Meta, commit with the event, delivery, heartbeat cancelled, release.
+func (s *disconnectSuite) TestLastSiblingUnsubscribesCommitsAndCancelsTheHeartbeat() {
+	var order []string
+	var committed wf.DisconnectStep
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, wf.ClaimInput{WabaID: "100", Holder: "default-test-workflow-id"}).Return(
+		func(context.Context, wf.ClaimInput) error { order = append(order, "claim"); return nil }).Once()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wf.DisconnectStep) (wf.UnsubscribeResult, error) {
+			order = append(order, "meta")
+			s.Equal(wf.DisconnectReasonAPI, in.Reason)
+			return wf.UnsubscribeResult{Unsubscribed: true}, nil
+		}).Once()
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wf.DisconnectStep) (wf.DisconnectCommit, error) {
+			order = append(order, "commit")
+			committed = in
+			return wf.DisconnectCommit{Disconnected: true}, nil
+		}).Once()
+	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(
+		func(context.Context, wf.ClaimInput) error { order = append(order, "release"); return nil }).Once()
+	s.env.OnRequestCancelExternalWorkflow(mock.Anything, wf.HeartbeatID("conn_1"), "").Return(nil).Once()
+
+	out := s.run(wf.DisconnectReasonAPI)
+	s.True(out.Disconnected)
+	s.True(out.Unsubscribed)
+	s.NotEmpty(out.EventID)
+	s.Equal(out.EventID, committed.EventID, "the committed event is the one delivered")
+	s.Equal("default-test-workflow-id", committed.Holder)
+	s.Equal([]string{"claim", "meta", "commit", "release"}, order)
+	s.env.AssertExpectations(s.T())
+}
+
+// Meta refusing an API disconnect: the connection stays active and the round is retried later,
+// without the claim; once Meta accepts, the disconnect commits once.
+func (s *disconnectSuite) TestMetaRefusalRetriesTheRoundLater() {
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Twice()
+	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil).Twice()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(
+		wf.UnsubscribeResult{}, temporal.NewNonRetryableApplicationError("Meta refused", "meta_unsubscribe_failed", nil)).Once()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(wf.UnsubscribeResult{Unsubscribed: true}, nil).Once()
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(wf.DisconnectCommit{Disconnected: true}, nil).Once()
+	s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).Maybe()
+
+	start := s.env.Now()
+	out := s.run(wf.DisconnectReasonAPI)
+	s.True(out.Disconnected)
+	s.GreaterOrEqual(s.env.Now().Sub(start), 30*time.Second, "the retry waits")
+	s.env.AssertExpectations(s.T())
+}
+
+// Meta removed the app itself: its answer to the DELETE does not hold the disconnect back.
+func (s *disconnectSuite) TestMetaSideRemovalToleratesMetaFailures() {
+	s.releaseAny()
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Once()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(
+		wf.UnsubscribeResult{}, temporal.NewNonRetryableApplicationError("Meta refused", "meta_unsubscribe_failed", nil)).Once()
+	var committed wf.DisconnectStep
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wf.DisconnectStep) (wf.DisconnectCommit, error) {
+			committed = in
+			return wf.DisconnectCommit{Disconnected: true}, nil
+		}).Once()
+	s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).Maybe()
+
+	start := s.env.Now()
+	out := s.run(wf.DisconnectReasonPartnerRemoved)
+	s.True(out.Disconnected)
+	s.False(out.Unsubscribed)
+	s.Equal(wf.DisconnectReasonPartnerRemoved, committed.Reason)
+	s.Less(s.env.Now().Sub(start), 30*time.Second, "no retry round")
+}
+
+// The commit finds the connection already disconnected (the first reason won): no event, no
+// delivery, no heartbeat cancel.
+func (s *disconnectSuite) TestCommitThatFindsItDisconnectedEmitsNothing() {
+	s.releaseAny()
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Once()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(wf.UnsubscribeResult{Siblings: 1}, nil).Once()
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(wf.DisconnectCommit{}, nil).Once()
+
+	out := s.run(wf.DisconnectReasonAPI)
+	s.Equal(wf.DisconnectResult{}, out)
+	s.env.AssertNotCalled(s.T(), "DeliverEventFirst", mock.Anything, mock.Anything)
+}
+
+// A busy claim or a commit that lost the claim: the whole round runs again later.
+func (s *disconnectSuite) TestBusyClaimAndLostClaimRetryTheRound() {
+	s.releaseAny()
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("busy", "waba_claim_held", nil)).Once()
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Twice()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(wf.UnsubscribeResult{Siblings: 2}, nil).Twice()
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
+		wf.DisconnectCommit{}, temporal.NewNonRetryableApplicationError("lost", "waba_claim_lost", nil)).Once()
+	var events []string
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wf.DisconnectStep) (wf.DisconnectCommit, error) {
+			events = append(events, in.EventID)
+			return wf.DisconnectCommit{Disconnected: true}, nil
+		}).Once()
+	s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).Maybe()
+
+	out := s.run(wf.DisconnectReasonAPI)
+	s.True(out.Disconnected)
+	s.False(out.Unsubscribed, "siblings remain: Meta is left alone")
+	s.Equal([]string{out.EventID}, events)
+	s.env.AssertExpectations(s.T())
+}
