@@ -16,7 +16,8 @@ func workflowExecution(id string) *commonpb.WorkflowExecution {
 	return &commonpb.WorkflowExecution{WorkflowId: id}
 }
 
-var payloadJSON = regexp.MustCompile(`\{"metadata":\{[^{}]*\},"data":"[^"]*"\}`)
+// protojson varies its white space on purpose, so the pattern allows any.
+var payloadJSON = regexp.MustCompile(`\{\s*"metadata":\s*\{[^{}]*\},\s*"data":\s*"[^"]*"\s*\}`)
 
 // decodeAll finds every payload in a history's JSON, decrypts it with the codec and returns the
 // history with the decoded payload data appended, so secrets can be searched in plaintext.

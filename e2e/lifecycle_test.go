@@ -138,11 +138,11 @@ func TestSameTenantReonboardingUpdatesInPlaceAndNewValuesWin(t *testing.T) {
 	assert.Equal(t, third, again["sessionId"])
 	var disconnected int
 	require.NoError(t, st.API.Store.Pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM events WHERE type = 'connection.disconnected'").Scan(&disconnected))
+		"SELECT count(*) FROM events WHERE type = 'connection.disconnected' AND partner_id = $1", st.Partner.Row.ID).Scan(&disconnected))
 	assert.Zero(t, disconnected)
 	var erased int
 	require.NoError(t, st.API.Store.Pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM secrets WHERE kind = 'access_token' AND erased_at IS NOT NULL").Scan(&erased))
+		"SELECT count(*) FROM secrets WHERE kind = 'access_token' AND erased_at IS NOT NULL AND partner_id = $1", st.Partner.Row.ID).Scan(&erased))
 	assert.Equal(t, 1, erased, "the replaced token is erased")
 }
 

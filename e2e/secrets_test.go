@@ -37,7 +37,7 @@ func TestNoSecretInAnyTemporalHistory(t *testing.T) {
 	require.Equal(t, "failed", decide(t, st.Callback(token, body)).Status)
 
 	// The access tokens and PINs the sessions obtained, read back from the encrypted store.
-	rows, err := st.API.Store.Pool.Query(ctx, "SELECT id FROM secrets WHERE ciphertext IS NOT NULL AND kind IN ('access_token', 'registration_pin')")
+	rows, err := st.API.Store.Pool.Query(ctx, "SELECT id FROM secrets WHERE ciphertext IS NOT NULL AND kind IN ('access_token', 'registration_pin') AND partner_id = $1", st.Partner.Row.ID)
 	require.NoError(t, err)
 	for rows.Next() {
 		var id string
