@@ -47,7 +47,8 @@ func workerCommand() *cobra.Command {
 }
 
 // runApp runs the API and/or the worker until the context ends.
-func runApp(ctx context.Context, cfg config.Config, api, worker bool) error {
+func runApp(parent context.Context, cfg config.Config, api, worker bool) error {
+	ctx := parent
 	logger := app.NewLogger(cfg.LogLevel)
 	a, err := app.Open(ctx, cfg, logger)
 	if err != nil {
@@ -70,7 +71,11 @@ func runApp(ctx context.Context, cfg config.Config, api, worker bool) error {
 	if worker {
 		g.Go(func() error { return a.RunWorker(ctx) })
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil && parent.Err() == nil {
+		return err
+	}
+	// Stopped by a signal: what was in flight failed with "canceled", which is a clean stop.
+	return nil
 }
 
 func migrateCommand() *cobra.Command {

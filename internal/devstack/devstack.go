@@ -165,7 +165,9 @@ Press Ctrl-C to stop.
 
 	err = g.Wait()
 	progress("stopped API and worker")
-	if err != nil && !errors.Is(err, context.Canceled) {
+	// After Ctrl-C, whatever was in flight fails with "canceled" (gRPC's own error type
+	// included): that is a clean stop, not an error.
+	if err != nil && ctx.Err() == nil {
 		return err
 	}
 	return nil
