@@ -519,8 +519,9 @@ func (s *onboarding) startConnectionWorkflows(ctx workflow.Context, connectionID
 	err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityStartConnectionWorkflows,
 		ConnectionStep{ConnectionID: connectionID}).Get(ctx, nil)
 	if err != nil {
-		workflow.GetLogger(ctx).Error("starting the connection's workflows failed; confirming the heartbeat starts it again",
-			"ConnectionId", connectionID, "error", err)
+		// The session's outcome stands. A heartbeat confirmation starts a missing heartbeat
+		// (Update-with-Start); a missing mode workflow needs an operator.
+		workflow.GetLogger(ctx).Error("starting the connection's workflows failed", "ConnectionId", connectionID, "error", err)
 	}
 }
 
