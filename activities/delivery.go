@@ -254,6 +254,7 @@ func (a *Activities) attempt(ctx context.Context, ev dbq.Event, p dbq.Partner) a
 	if err == nil {
 		rec.statusCode = resp.StatusCode
 		body, _, _ := egress.ReadLimited(resp.Body, PreviewBytes)
+		_ = resp.Body.Close() // ReadLimited closed it already; said again for readers and linters
 		rec.preview = Preview(body)
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 			rec.retryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), a.now())

@@ -26,9 +26,6 @@ import (
 // The onboarding session's activities (SPEC §6), in the order the workflow runs them. Each is
 // safe to retry: it either finds its own earlier work in PostgreSQL or repeats an idempotent call.
 
-// HeartbeatPeriod is the coexistence heartbeat's deadline after a confirmation (SPEC §7.6).
-const HeartbeatPeriod = 13 * 24 * time.Hour
-
 // permanent is a failure the workflow records as-is: reason is a SPEC §6 failure reason.
 func permanent(reason, message string, details ...map[string]any) error {
 	var d []any
@@ -533,7 +530,8 @@ func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.
 	}{status: "UNKNOWN"}
 	var coexStatus *string
 	if d.Mode == wf.ModeCoexistence {
-		next := now.Add(HeartbeatPeriod)
+		period, _ := a.heartbeatPeriods()
+		next := now.Add(period)
 		heartbeat.applies, heartbeat.status, heartbeat.last, heartbeat.next = true, "OK", &now, &next
 		onboarded := "ONBOARDED"
 		coexStatus = &onboarded

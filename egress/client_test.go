@@ -278,6 +278,7 @@ func TestClientDevMode(t *testing.T) {
 			return 0, err
 		}
 		_, _, _ = ReadLimited(resp.Body, 1024)
+		_ = resp.Body.Close()
 		return resp.StatusCode, nil
 	}
 
@@ -372,6 +373,7 @@ func TestClientAllowCIDRs(t *testing.T) {
 		p := Policy{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Resolver: dns.resolver()}
 		resp, err := newClient(p, "").Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
 		require.NoError(t, err)
+		defer resp.Body.Close()
 		body, truncated, err := ReadLimited(resp.Body, 100)
 		require.NoError(t, err)
 		assert.False(t, truncated)
@@ -396,7 +398,10 @@ func TestClientAllowCIDRs(t *testing.T) {
 	})
 	t.Run("still https only", func(t *testing.T) {
 		p := Policy{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
-		_, err := newClient(p, "").Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		resp, err := newClient(p, "").Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if resp != nil {
+			resp.Body.Close()
+		}
 		var ue *URLError
 		require.ErrorAs(t, err, &ue)
 		assert.Equal(t, ReasonScheme, ue.Reason)

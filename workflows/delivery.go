@@ -276,7 +276,8 @@ func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, e
 	})
 	var summary EventSummary
 	if err := workflow.ExecuteLocalActivity(lctx, activityDescribeEvent, in.EventID).Get(ctx, &summary); err != nil {
-		return DeliveryResult{EventID: in.EventID, Status: DeliveryMissing, Error: err.Error()}, nil
+		// A missing event is an outcome of the delivery, not a failure of this workflow.
+		return DeliveryResult{EventID: in.EventID, Status: DeliveryMissing, Error: err.Error()}, nil //nolint:nilerr // see above
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, summary.SearchAttributes()...); err != nil {
 		return DeliveryResult{}, err

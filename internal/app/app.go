@@ -94,7 +94,7 @@ func (a *App) Close() {
 func (a *App) APIServer(extra map[string]http.Handler) (*api.Server, error) {
 	return api.New(api.Deps{
 		Config: a.Config, Store: a.Store, Ring: a.Ring, Temporal: a.Temporal, Logger: a.Logger,
-		Metrics: a.Metrics, Extra: extra,
+		Metrics: a.Metrics, Extra: extra, Graph: a.Graph,
 	})
 }
 

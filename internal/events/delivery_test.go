@@ -224,9 +224,9 @@ func TestFailedAfterTheWholeScheduleThenReplayDelivers(t *testing.T) {
 	assert.NoError(t, signature.Verify(secret, reqs[0].Header, reqs[0].Body, 0, time.Now()))
 
 	// Operators find the redelivery by its search attributes.
-	desc, err := s.Temporal.DescribeWorkflowExecution(context.Background(), wfID, "")
+	desc, err := s.Temporal.DescribeWorkflow(context.Background(), wfID, "")
 	require.NoError(t, err)
-	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	fields := desc.RawResponse.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
 	assert.Contains(t, string(fields["EventType"].GetData()), eventtypes.OnboardingCompleted)
 	assert.Contains(t, string(fields["PartnerId"].GetData()), partner.ID)
 	assert.Contains(t, string(fields["TenantId"].GetData()), "t-down")
@@ -456,9 +456,9 @@ func TestLongLivedWorkflowsDeliverThroughChildren(t *testing.T) {
 		assert.Equal(t, workflows.DeliveryDelivered, res.Status)
 		ev := s.Event(id)
 		assert.Equal(t, workflows.DeliveryID(id), *ev.WorkflowID)
-		desc, err := s.Temporal.DescribeWorkflowExecution(context.Background(), workflows.DeliveryID(id), "")
+		desc, err := s.Temporal.DescribeWorkflow(context.Background(), workflows.DeliveryID(id), "")
 		require.NoError(t, err)
-		fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+		fields := desc.RawResponse.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
 		assert.Contains(t, string(fields["EventType"].GetData()), ev.Type)
 		assert.Contains(t, string(fields["TenantId"].GetData()), "t-hb")
 	}
