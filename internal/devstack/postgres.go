@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -121,14 +123,19 @@ func startPrivateCluster(ctx context.Context, dir string, port int, progress fun
 	if !ok {
 		return nil, errNoPostgres
 	}
-	data := filepath.Join(dir, "data")
 	var runAs []string
 	if os.Geteuid() == 0 {
-		if _, err := user.Lookup("postgres"); err != nil {
+		pgUser, err := user.Lookup("postgres")
+		if err != nil {
 			return nil, errors.New("PostgreSQL server binaries are installed but refuse to run as root and there is no postgres user: set DATABASE_URL")
 		}
 		runAs = []string{"runuser", "-u", "postgres", "--"}
+		// The postgres user may not be able to reach a folder under root's home, so the cluster
+		// lives in the postgres user's home, one per checkout.
+		sum := sha256.Sum256([]byte(dir))
+		dir = filepath.Join(pgUser.HomeDir, "dualhook-dev-"+hex.EncodeToString(sum[:6]))
 	}
+	data := filepath.Join(dir, "data")
 	run := func(args ...string) error {
 		full := append(append([]string{}, runAs...), args...)
 		cmd := exec.CommandContext(ctx, full[0], full[1:]...)
