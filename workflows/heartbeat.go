@@ -113,13 +113,20 @@ const (
 // HeartbeatStartOptions: one workflow per connection. A confirm finds the running one; a closed
 // one (cancelled by an operator) may be started again, because the connection still needs it.
 func HeartbeatStartOptions(in HeartbeatInput, taskQueue string) client.StartWorkflowOptions {
+	return connectionStartOptions(HeartbeatID(in.ConnectionID), in.PartnerID, in.TenantID, in.ConnectionID, taskQueue)
+}
+
+// connectionStartOptions start a connection's long-lived workflow (heartbeat, mode): a running
+// one is reused, a finished one may run again, and operators find it by partner, tenant and
+// connection.
+func connectionStartOptions(id, partnerID, tenantID, connectionID, taskQueue string) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
-		ID:                       HeartbeatID(in.ConnectionID),
+		ID:                       id,
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			PartnerIDAttr.ValueSet(in.PartnerID), TenantIDAttr.ValueSet(in.TenantID), ConnectionIDAttr.ValueSet(in.ConnectionID),
+			PartnerIDAttr.ValueSet(partnerID), TenantIDAttr.ValueSet(tenantID), ConnectionIDAttr.ValueSet(connectionID),
 		),
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -83,15 +82,7 @@ const (
 // ModeStartOptions: a running workflow is reused; a finished one may run again (the number was
 // re-onboarded with an unknown mode).
 func ModeStartOptions(in ModeInput, taskQueue string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:                       ModeID(in.ConnectionID),
-		TaskQueue:                taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			PartnerIDAttr.ValueSet(in.PartnerID), TenantIDAttr.ValueSet(in.TenantID), ConnectionIDAttr.ValueSet(in.ConnectionID),
-		),
-	}
+	return connectionStartOptions(ModeID(in.ConnectionID), in.PartnerID, in.TenantID, in.ConnectionID, taskQueue)
 }
 
 // ModeWorkflow is mode/<connectionId>.
