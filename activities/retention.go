@@ -10,12 +10,20 @@ import (
 const day = 24 * time.Hour
 
 // PruneRetention deletes events (with their attempts), idempotency records, secret-reveal audit
-// rows and spent rate-limit counters older than the policy allows (SPEC §8.6).
+// rows and spent rate-limit counters older than the policy allows (SPEC §8.6), and, with the
+// events' retention, finished webhook updates and Meta delivery dedupe records.
 func (a *Activities) PruneRetention(ctx context.Context, policy workflows.RetentionPolicy) (workflows.PruneResult, error) {
 	now := a.now()
 	var r workflows.PruneResult
 	var err error
-	if r.Events, err = a.Store.PruneEvents(ctx, now.Add(-time.Duration(policy.EventsDays)*day)); err != nil {
+	eventsCutoff := now.Add(-time.Duration(policy.EventsDays) * day)
+	if r.Events, err = a.Store.PruneEvents(ctx, eventsCutoff); err != nil {
+		return r, err
+	}
+	if r.WebhookUpdates, err = a.Store.PruneWebhookUpdates(ctx, &eventsCutoff); err != nil {
+		return r, err
+	}
+	if r.MetaWebhookDeliveries, err = a.Store.PruneMetaWebhookDeliveries(ctx, eventsCutoff); err != nil {
 		return r, err
 	}
 	if r.IdempotencyRecord, err = a.Store.PruneIdempotencyRecords(ctx, now.Add(-time.Duration(policy.IdempotencyDays)*day)); err != nil {

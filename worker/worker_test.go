@@ -39,6 +39,10 @@ func TestRetentionWorkflowPrunesOldRecords(t *testing.T) {
 		($1, 'POST', '/x', 'new', '\x00', 'completed', 201, 'c', now() - interval '1 hour', now())`, p.Row.ID)
 	require.NoError(t, err)
 
+	_, err = pool.Exec(ctx, `INSERT INTO meta_webhook_deliveries (content_hash, received_at, workflow_id) VALUES
+		('old-`+p.Row.ID+`', now() - interval '31 days', 'meta-event/old'), ('new-`+p.Row.ID+`', now(), 'meta-event/new')`)
+	require.NoError(t, err)
+
 	tc := testenv.Temporal(t)
 	queue := testenv.TaskQueue(t)
 	w := worker.New(tc, queue, &activities.Activities{Store: env.Store, Ring: env.Ring})
@@ -52,6 +56,7 @@ func TestRetentionWorkflowPrunesOldRecords(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &result))
 	assert.Equal(t, int64(1), result.Events, "old finished events go; pending ones stay until delivered")
 	assert.Equal(t, int64(1), result.IdempotencyRecord)
+	assert.Equal(t, int64(1), result.MetaWebhookDeliveries, "Meta delivery dedupe records follow the events' retention")
 
 	var left []string
 	rows, err := pool.Query(ctx, "SELECT id FROM events WHERE partner_id = $1 ORDER BY id", p.Row.ID)

@@ -20,6 +20,9 @@ type PruneResult struct {
 	IdempotencyRecord int64
 	AuditRows         int64
 	RateLimitCounters int64
+	// WebhookUpdates and MetaWebhookDeliveries follow the events' retention.
+	WebhookUpdates        int64
+	MetaWebhookDeliveries int64
 }
 
 // RetentionWorkflow prunes old records. A Schedule runs it periodically, so operators see every

@@ -113,8 +113,12 @@ type Querier interface {
 	// Attempts go with their event (ON DELETE CASCADE). Events still being delivered are kept.
 	PruneEvents(ctx context.Context, createdAt time.Time) (int64, error)
 	PruneIdempotencyRecords(ctx context.Context, createdAt time.Time) (int64, error)
+	// Dedupe records of Meta's deliveries; Meta retries for 36 h, far inside any retention.
+	PruneMetaWebhookDeliveries(ctx context.Context, receivedAt time.Time) (int64, error)
 	PruneRateLimitCounters(ctx context.Context, windowStart time.Time) (int64, error)
 	PruneSecretRevealAudit(ctx context.Context, createdAt time.Time) (int64, error)
+	// Finished webhook updates; the counter that numbers them lives in waba_counters and is kept.
+	PruneWebhookUpdates(ctx context.Context, completedAt *time.Time) (int64, error)
 	// One statement records the attempt and moves the event's status, so the two never disagree.
 	// A delivered event stays delivered: a later replay that fails does not undo the receipt.
 	RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryAttemptParams) (DeliveryAttempt, error)

@@ -35,12 +35,38 @@ func (q *Queries) PruneIdempotencyRecords(ctx context.Context, createdAt time.Ti
 	return result.RowsAffected(), nil
 }
 
+const pruneMetaWebhookDeliveries = `-- name: PruneMetaWebhookDeliveries :execrows
+DELETE FROM meta_webhook_deliveries WHERE received_at < $1
+`
+
+// Dedupe records of Meta's deliveries; Meta retries for 36 h, far inside any retention.
+func (q *Queries) PruneMetaWebhookDeliveries(ctx context.Context, receivedAt time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneMetaWebhookDeliveries, receivedAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const pruneSecretRevealAudit = `-- name: PruneSecretRevealAudit :execrows
 DELETE FROM secret_reveal_audit WHERE created_at < $1
 `
 
 func (q *Queries) PruneSecretRevealAudit(ctx context.Context, createdAt time.Time) (int64, error) {
 	result, err := q.db.Exec(ctx, pruneSecretRevealAudit, createdAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneWebhookUpdates = `-- name: PruneWebhookUpdates :execrows
+DELETE FROM webhook_updates WHERE completed_at < $1
+`
+
+// Finished webhook updates; the counter that numbers them lives in waba_counters and is kept.
+func (q *Queries) PruneWebhookUpdates(ctx context.Context, completedAt *time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneWebhookUpdates, completedAt)
 	if err != nil {
 		return 0, err
 	}
