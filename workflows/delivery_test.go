@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,10 +54,14 @@ func emitting(ctx workflow.Context, n int) ([]workflows.DeliveryResult, error) {
 
 func TestDeliverEventsNeverFailsTheCaller(t *testing.T) {
 	env := newEnv(t)
+	// The three first attempts run concurrently (local activities): guard what they share.
+	var mu sync.Mutex
 	firstCalls := 0
 	var retried string
 	env.OnActivity("DeliverEventFirst", mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+			mu.Lock()
+			defer mu.Unlock()
 			firstCalls++
 			if firstCalls == 1 {
 				retried = in.EventID
@@ -67,6 +72,8 @@ func TestDeliverEventsNeverFailsTheCaller(t *testing.T) {
 		})
 	env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+			mu.Lock()
+			defer mu.Unlock()
 			assert.Equal(t, retried, in.EventID, "only the failed first attempt goes on to the retrying activity")
 			res := workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryFailed, Attempts: 7}
 			return res, temporal.NewApplicationErrorWithOptions("attempt 7 of 7: HTTP 500", "DeliveryFailed",
