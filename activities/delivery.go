@@ -342,7 +342,7 @@ func (a *Activities) record(ctx context.Context, eventID, workflowID string, r a
 	}
 	p := dbq.RecordDeliveryAttemptParams{
 		ID: ids.New(ids.Delivery), EventID: eventID, WorkflowID: workflowID, StartedAt: r.startedAt,
-		Outcome: r.outcome, Status: status, Error: optionalText(r.errText),
+		Outcome: r.outcome, Status: status, Error: optional(r.errText),
 	}
 	if p.StartedAt.IsZero() {
 		p.StartedAt = a.now()
@@ -372,13 +372,6 @@ func (a *Activities) logger() *slog.Logger {
 		return a.Logger
 	}
 	return slog.Default()
-}
-
-func optionalText(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 func (a *Activities) deliveryTimeout() time.Duration {

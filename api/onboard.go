@@ -148,15 +148,10 @@ func (r *callbackRequest) validate() error {
 // up to 20 s for the outcome (SPEC §5). The code never enters Temporal: it is stored encrypted
 // and referenced.
 func (s *Server) onboardingCallback(c echo.Context) error {
-	pageHeaders(c)
-	row, ok, err := s.sessionByToken(c)
+	session, err := s.pageSession(c)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return apierr.NotFound("onboarding session")
-	}
-	session := row.OnboardingSession
 	if terminal(session.Status) {
 		return s.answerDecided(c, session)
 	}
@@ -249,17 +244,26 @@ func (s *Server) answerDecided(c echo.Context, session dbq.OnboardingSession) er
 	return apierr.New(apierr.CodeSessionExpired, "%s", msg).WithDetails(map[string]any{"status": session.Status})
 }
 
-// onboardingStatus is what the page polls after a 202 (SPEC §5).
-func (s *Server) onboardingStatus(c echo.Context) error {
+// pageSession resolves the token of the page's JSON endpoints (callback, status), with the
+// page's headers on every answer; an unknown token is 404 not_found.
+func (s *Server) pageSession(c echo.Context) (dbq.OnboardingSession, error) {
 	pageHeaders(c)
 	row, ok, err := s.sessionByToken(c)
 	if err != nil {
-		return err
+		return dbq.OnboardingSession{}, err
 	}
 	if !ok {
-		return apierr.NotFound("onboarding session")
+		return dbq.OnboardingSession{}, apierr.NotFound("onboarding session")
 	}
-	session := row.OnboardingSession
+	return row.OnboardingSession, nil
+}
+
+// onboardingStatus is what the page polls after a 202 (SPEC §5).
+func (s *Server) onboardingStatus(c echo.Context) error {
+	session, err := s.pageSession(c)
+	if err != nil {
+		return err
+	}
 	switch {
 	case terminal(session.Status):
 		return s.answerDecided(c, session)
