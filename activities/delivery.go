@@ -73,11 +73,11 @@ func (a *Activities) DeliverEvent(ctx context.Context, in workflows.DeliverEvent
 	})
 }
 
-// DeliverEventFirst is the first attempt, run as a local activity in the worker that runs the
-// workflow: no task queue round trip and no extra workflow task, which is most of the cost of a
-// delivery on a small Temporal server. It never returns a failed attempt as an error: the
-// workflow reads Status (DeliveryRetry with NextDelay) and hands the rest of the schedule to
-// DeliverEvent.
+// DeliverEventFirst is the first attempt of workflows.StartDeliveriesInWorker, run as a local
+// activity in the worker that runs the workflow: no task queue round trip and no extra workflow
+// task, which is most of the cost of a delivery on a small Temporal server. It never returns a
+// failed attempt as an error: the workflow reads Status (DeliveryRetry with NextDelay) and
+// hands the rest of the schedule to DeliverEvent.
 func (a *Activities) DeliverEventFirst(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
 	return a.deliverOnce(ctx, in)
 }

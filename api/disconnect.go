@@ -51,7 +51,7 @@ func (s *Server) disconnectConnection(c echo.Context) error {
 	}
 	var notFound *serviceerror.NotFound
 	switch {
-	case err == nil, errors.Is(waitCtx.Err(), context.DeadlineExceeded), isWorkflowClosed(err), errors.As(err, &notFound):
+	case err == nil, waitRanOut(ctx, waitCtx, err), isWorkflowClosed(err), errors.As(err, &notFound):
 		// Decided, still in progress, or decided by a workflow that already ended.
 	default:
 		s.log(c).Error("the disconnect workflow could not be reached", "connection_id", conn.ID, "error", err)

@@ -1,17 +1,22 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/dualhook/dualhook/internal/config"
 )
@@ -61,3 +66,19 @@ func base64URL(s string) string {
 }
 
 var b64 = base64.RawURLEncoding
+
+// An Update wait that ran out — our deadline, or the SDK's long poll giving up just before it —
+// means "still in progress"; anything else, or a caller that went away, does not.
+func TestWaitRanOut(t *testing.T) {
+	live := context.Background()
+	expired, cancel := context.WithTimeout(live, -time.Second)
+	defer cancel()
+	gaveUp := client.NewWorkflowUpdateServiceTimeoutOrCanceledError(errors.New("stream terminated by RST_STREAM with error code: CANCEL"))
+	gone, cancelReq := context.WithCancel(live)
+	cancelReq()
+
+	assert.True(t, waitRanOut(live, expired, errors.New("context deadline exceeded")), "our deadline")
+	assert.True(t, waitRanOut(live, live, fmt.Errorf("get: %w", gaveUp)), "the SDK gave up first")
+	assert.False(t, waitRanOut(gone, live, gaveUp), "the caller went away")
+	assert.False(t, waitRanOut(live, live, errors.New("connection refused")), "Temporal unreachable")
+}

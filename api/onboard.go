@@ -202,7 +202,7 @@ func (s *Server) onboardingCallback(c echo.Context) error {
 	}
 	var out workflows.Outcome
 	if err := handle.Get(waitCtx, &out); err != nil {
-		if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+		if waitRanOut(ctx, waitCtx, err) {
 			return c.JSON(http.StatusAccepted, decisionResponse{Status: workflows.StatusProcessing})
 		}
 		return s.answerFromRow(c, session.ID, err)

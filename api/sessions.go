@@ -416,6 +416,18 @@ func isWorkflowClosed(err error) bool {
 		temporal.IsWorkflowExecutionAlreadyStartedError(err))
 }
 
+// waitRanOut reports whether err means only that our wait for an Update's result ended (our
+// deadline, or the SDK's own long poll giving up just before it, which it reports as a timeout
+// or cancellation) while the request itself is still there: the work goes on, answer "in
+// progress". Checking only waitCtx.Err() misses the second case, which races the deadline.
+func waitRanOut(reqCtx, waitCtx context.Context, err error) bool {
+	if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	var gaveUp *client.WorkflowUpdateServiceTimeoutOrCanceledError
+	return errors.As(err, &gaveUp) && reqCtx.Err() == nil
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -13,11 +14,11 @@ import (
 
 // Event delivery, the workflow side (SPEC §8.3; docs/events.md).
 //
-// A workflow that changes state makes the event id here (NewEventID), passes it to the activity
-// that writes the change (which stores the event in the same transaction with events.Emit), then
-// delivers it:
+// A workflow that changes state makes the event id here (IDSource.EventID), passes it to the
+// activity that writes the change (which stores the event in the same transaction with
+// events.Emit), then delivers it:
 //
-//	eventID := workflows.NewEventID(ctx)
+//	eventID := s.ids.EventID(ctx) // s: the workflow's state, ids: its IDSource
 //	err := workflow.ExecuteActivity(ctx, "CompleteSession", CompleteInput{…, EventID: eventID}).Get(ctx, nil)
 //	…
 //	deliveries := workflows.StartDeliveries(ctx, eventID) // the workflow goes on with its work
@@ -29,8 +30,10 @@ import (
 // schedule). Deliveries never fail the calling workflow: a partner's receiver being down is the
 // partner's problem, recorded in the delivery log and replayable.
 //
-// Long-lived workflows (the coexistence heartbeat) use DeliverEventsAsChildren instead, so they
-// can continue-as-new without waiting up to ~31 h for a receiver.
+// Workflows nobody waits on use StartDeliveriesInWorker (or DeliverEvents): the first attempt
+// runs as a local activity, the cheapest path. Long-lived workflows (the coexistence heartbeat)
+// use DeliverEventsAsChildren instead, so they can continue-as-new without waiting up to ~31 h
+// for a receiver.
 
 // Names the worker registers (worker.Register) and callers start by.
 const (
@@ -145,19 +148,35 @@ func firstAttemptOptions() workflow.LocalActivityOptions {
 	}
 }
 
-// NewEventID makes a random event id as a side effect: the value is recorded in the history, so
-// a replay of the workflow (after a worker restart) uses the same id and the activity that
-// stores the event inserts it once.
-func NewEventID(ctx workflow.Context) string {
-	var id string
-	_ = workflow.SideEffect(ctx, func(workflow.Context) any { return ids.New(ids.Event) }).Get(&id)
-	return id
+// IDSource makes the ids of one workflow run (events, connections). Keep one in the workflow's
+// state, so the workflow function and its Update handlers share it.
+//
+// Ids are derived from the run id (a random UUID, so an id is as unguessable as a random one)
+// and a counter, so a replay of the workflow makes the same ids in the same order and the
+// activity that stores the event inserts it once. Nothing is recorded in the history: a side
+// effect is recorded only when the workflow task completes, and a worker lost after a local
+// activity committed an event but before that completion would, on replay, make a new id and
+// store the event twice (TestWorkerKilledDuringDelivery).
+type IDSource struct {
+	made int
+}
+
+// EventID makes the next event id of this run.
+func (s *IDSource) EventID(ctx workflow.Context) string { return s.next(ctx, ids.Event) }
+
+// connectionID makes the id of the connection a session commits.
+func (s *IDSource) connectionID(ctx workflow.Context) string { return s.next(ctx, ids.Connection) }
+
+func (s *IDSource) next(ctx workflow.Context, prefix string) string {
+	s.made++
+	return ids.Derived(prefix, workflow.GetInfo(ctx).WorkflowExecution.RunID, strconv.Itoa(s.made))
 }
 
 // Deliveries are a workflow's deliveries in flight. Start them as soon as the events are stored,
 // Wait for them before the workflow returns.
 type Deliveries struct {
-	pending []pendingDelivery
+	inWorker bool
+	pending  []pendingDelivery
 }
 
 type pendingDelivery struct {
@@ -165,9 +184,23 @@ type pendingDelivery struct {
 	future  workflow.Future
 }
 
-// StartDeliveries starts the deliveries of the events, concurrently, and returns at once.
+// StartDeliveries starts the deliveries of the events, concurrently, and returns at once. Each
+// is the DeliverEvent activity (run by this worker at once when the server allows eager
+// execution), so the workflow's task completes without waiting for a partner's receiver: use it
+// in workflows someone waits on (a session's redirect, an API call's Update).
 func StartDeliveries(ctx workflow.Context, eventIDs ...string) *Deliveries {
 	d := &Deliveries{}
+	d.Start(ctx, eventIDs...)
+	return d
+}
+
+// StartDeliveriesInWorker is StartDeliveries with each first attempt run as a local activity:
+// no task queue round trip and no extra workflow task, the cheapest delivery on a busy Temporal
+// server (docs/events.md). The price: the workflow's task stays open until the first attempts
+// have answered (up to the 10 s HTTP timeout), so an Update or a caller waiting on the workflow
+// waits for the partner's receiver too. Use it only in workflows nobody waits on.
+func StartDeliveriesInWorker(ctx workflow.Context, eventIDs ...string) *Deliveries {
+	d := &Deliveries{inWorker: true}
 	d.Start(ctx, eventIDs...)
 	return d
 }
@@ -179,7 +212,7 @@ func (d *Deliveries) Start(ctx workflow.Context, eventIDs ...string) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	for _, id := range eventIDs {
 		f, settable := workflow.NewFuture(dctx)
-		workflow.Go(dctx, func(gctx workflow.Context) { settable.Set(deliver(gctx, id), nil) })
+		workflow.Go(dctx, func(gctx workflow.Context) { settable.Set(deliver(gctx, id, d.inWorker), nil) })
 		d.pending = append(d.pending, pendingDelivery{eventID: id, future: f})
 	}
 }
@@ -199,16 +232,21 @@ func (d *Deliveries) Wait(ctx workflow.Context) []DeliveryResult {
 	return out
 }
 
-// DeliverEvents delivers the events concurrently and waits for all of them.
+// DeliverEvents delivers the events concurrently and waits for all of them, the first attempts in
+// this worker (StartDeliveriesInWorker): for workflows with nothing else to do.
 func DeliverEvents(ctx workflow.Context, eventIDs ...string) []DeliveryResult {
-	return StartDeliveries(ctx, eventIDs...).Wait(ctx)
+	return StartDeliveriesInWorker(ctx, eventIDs...).Wait(ctx)
 }
 
-// deliver runs one event's delivery: the first attempt as a local activity (in this worker,
-// recorded as one marker: the cheapest and fastest path, and the usual one), then, if it failed,
-// the rest of the schedule as the retrying DeliverEvent activity after the first delay.
-func deliver(ctx workflow.Context, eventID string) DeliveryResult {
+// deliver runs one event's delivery: the DeliverEvent activity through the whole schedule, or,
+// inWorker, the first attempt as a local activity (recorded as one marker) and then, if it
+// failed, the rest of the schedule as DeliverEvent after the first delay.
+func deliver(ctx workflow.Context, eventID string, inWorker bool) DeliveryResult {
 	in := DeliverEventInput{EventID: eventID}
+	actx := workflow.WithActivityOptions(ctx, DeliveryActivityOptions())
+	if !inWorker {
+		return deliveryResult(ctx, eventID, workflow.ExecuteActivity(actx, activityDeliverEvent, in))
+	}
 	var first DeliveryResult
 	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, firstAttemptOptions()),
 		activityDeliverEventFirst, in).Get(ctx, &first)
@@ -223,8 +261,7 @@ func deliver(ctx workflow.Context, eventID string) DeliveryResult {
 	// The activity counts the attempts this workflow already recorded, so it continues the
 	// schedule where the first attempt left it (or makes the first attempt again if that one
 	// could not even be recorded).
-	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, DeliveryActivityOptions()), activityDeliverEvent, in)
-	return deliveryResult(ctx, eventID, f)
+	return deliveryResult(ctx, eventID, workflow.ExecuteActivity(actx, activityDeliverEvent, in))
 }
 
 func deliveryResult(ctx workflow.Context, eventID string, f workflow.Future) DeliveryResult {

@@ -45,9 +45,10 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 
 // emitting stands for a session workflow: ids first, then deliveries, then its own result.
 func emitting(ctx workflow.Context, n int) ([]workflows.DeliveryResult, error) {
+	var src workflows.IDSource
 	var idList []string
 	for range n {
-		idList = append(idList, workflows.NewEventID(ctx))
+		idList = append(idList, src.EventID(ctx))
 	}
 	return workflows.DeliverEvents(ctx, idList...), nil
 }
@@ -113,27 +114,61 @@ func TestFirstAttemptErrorHandsOverToTheActivity(t *testing.T) {
 }
 
 func TestDeliveriesRunConcurrentlyWithTheWorkflow(t *testing.T) {
-	env := newEnv(t)
-	env.OnActivity("DeliverEventFirst", mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
-			return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryDelivered, Attempts: 1}, nil
+	for _, tc := range []struct {
+		name     string
+		start    func(workflow.Context, ...string) *workflows.Deliveries
+		activity string // the activity every delivery runs
+		unused   string // and the one it never runs
+	}{
+		{"StartDeliveries: activities, the task never waits for a receiver", workflows.StartDeliveries, "DeliverEvent", "DeliverEventFirst"},
+		{"StartDeliveriesInWorker: first attempts as local activities", workflows.StartDeliveriesInWorker, "DeliverEventFirst", "DeliverEvent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			delivered := func(_ context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+				return workflows.DeliveryResult{EventID: in.EventID, Status: workflows.DeliveryDelivered, Attempts: 1}, nil
+			}
+			env.OnActivity("DeliverEventFirst", mock.Anything, mock.Anything).Return(delivered).Maybe()
+			env.OnActivity("DeliverEvent", mock.Anything, mock.Anything).Return(delivered).Maybe()
+			wf := func(ctx workflow.Context) (int, error) {
+				var src workflows.IDSource
+				d := tc.start(ctx, src.EventID(ctx))
+				// The workflow goes on with its work while the first event is delivered…
+				if err := workflow.Sleep(ctx, 1); err != nil {
+					return 0, err
+				}
+				d.Start(ctx, src.EventID(ctx))
+				// …and waits for both before it ends.
+				return len(d.Wait(ctx)), nil
+			}
+			env.ExecuteWorkflow(wf)
+			require.NoError(t, env.GetWorkflowError())
+			var n int
+			require.NoError(t, env.GetWorkflowResult(&n))
+			assert.Equal(t, 2, n)
+			env.AssertNumberOfCalls(t, tc.activity, 2)
+			env.AssertNotCalled(t, tc.unused, mock.Anything, mock.Anything)
 		})
-	wf := func(ctx workflow.Context) (int, error) {
-		d := workflows.StartDeliveries(ctx, workflows.NewEventID(ctx))
-		// The workflow goes on with its work while the first event is delivered…
-		if err := workflow.Sleep(ctx, 1); err != nil {
-			return 0, err
-		}
-		d.Start(ctx, workflows.NewEventID(ctx))
-		// …and waits for both before it ends.
-		return len(d.Wait(ctx)), nil
+	}
+}
+
+// Ids come from the run id and a counter: a replay (a fresh IDSource in the same run) makes the
+// same ids in the same order, and one run never makes the same id twice.
+func TestIDSourceIsDeterministicPerRun(t *testing.T) {
+	env := newEnv(t)
+	wf := func(ctx workflow.Context) ([]string, error) {
+		var first, replay workflows.IDSource
+		a, b := first.EventID(ctx), first.EventID(ctx)
+		return []string{a, b, replay.EventID(ctx), replay.EventID(ctx)}, nil
 	}
 	env.ExecuteWorkflow(wf)
 	require.NoError(t, env.GetWorkflowError())
-	var n int
-	require.NoError(t, env.GetWorkflowResult(&n))
-	assert.Equal(t, 2, n)
-	env.AssertNumberOfCalls(t, "DeliverEventFirst", 2)
+	var got []string
+	require.NoError(t, env.GetWorkflowResult(&got))
+	assert.NotEqual(t, got[0], got[1])
+	assert.Equal(t, got[:2], got[2:])
+	assert.True(t, ids.HasPrefix(got[0], ids.Event), got[0])
+	assert.Equal(t, ids.Derived(ids.Event, "default-test-run-id", "1"), got[0], "derived from the run id")
 }
 
 func TestDeliveryActivityOptionsLeaveTheScheduleToTheActivity(t *testing.T) {
@@ -155,7 +190,8 @@ func TestChildDeliveriesAreAbandonedAndNotAwaited(t *testing.T) {
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil)
 	var idList []string
 	wf := func(ctx workflow.Context) error {
-		a, b := workflows.NewEventID(ctx), workflows.NewEventID(ctx)
+		var src workflows.IDSource
+		a, b := src.EventID(ctx), src.EventID(ctx)
 		idList = []string{a, b}
 		return workflows.DeliverEventsAsChildren(ctx, a, b)
 	}

@@ -187,6 +187,7 @@ func (d *disconnect) run(ctx workflow.Context) (DisconnectResult, error) {
 }
 
 type disconnect struct {
+	ids     IDSource // every id this run makes
 	in      DisconnectInput
 	holder  string
 	target  DisconnectTarget
@@ -216,7 +217,7 @@ func (d *disconnect) round(ctx workflow.Context) bool {
 		logger.Info("unsubscribing after Meta's removal failed; continuing", "WabaId", d.target.WabaID, "error", err)
 	}
 	if d.result.EventID == "" {
-		d.result.EventID = NewEventID(ctx)
+		d.result.EventID = d.ids.EventID(ctx)
 	}
 	step.EventID = d.result.EventID
 	var commit DisconnectCommit

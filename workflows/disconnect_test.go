@@ -152,6 +152,7 @@ func (s *disconnectSuite) TestCommitThatFindsItDisconnectedEmitsNothing() {
 
 	out := s.run(wf.DisconnectReasonAPI)
 	s.Equal(wf.DisconnectResult{}, out)
+	s.env.AssertNotCalled(s.T(), "DeliverEvent", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "DeliverEventFirst", mock.Anything, mock.Anything)
 }
 

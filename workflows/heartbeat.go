@@ -141,6 +141,7 @@ func HeartbeatWorkflow(ctx workflow.Context, in HeartbeatInput) error {
 }
 
 type heartbeat struct {
+	ids       IDSource // every id this run makes
 	in        HeartbeatInput
 	state     HeartbeatState
 	loaded    bool
@@ -179,7 +180,7 @@ func (h *heartbeat) confirm(ctx workflow.Context) (HeartbeatState, error) {
 		return HeartbeatState{}, temporal.NewNonRetryableApplicationError(
 			"The heartbeat applies to coexistence connections only.", ReasonHeartbeatNotApplicable, nil)
 	}
-	in := HeartbeatConfirmInput{ConnectionID: h.in.ConnectionID, EventID: NewEventID(ctx), Period: h.state.Period}
+	in := HeartbeatConfirmInput{ConnectionID: h.in.ConnectionID, EventID: h.ids.EventID(ctx), Period: h.state.Period}
 	var st HeartbeatState
 	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityConfirmHeartbeat, in).Get(ctx, &st); err != nil {
 		return HeartbeatState{}, err
@@ -246,7 +247,7 @@ func (h *heartbeat) next(now time.Time) (string, time.Duration) {
 }
 
 func (h *heartbeat) transition(ctx workflow.Context, status string) error {
-	in := HeartbeatTransitionInput{ConnectionID: h.in.ConnectionID, LastConfirmedAt: h.state.LastConfirmedAt, Status: status, EventID: NewEventID(ctx)}
+	in := HeartbeatTransitionInput{ConnectionID: h.in.ConnectionID, LastConfirmedAt: h.state.LastConfirmedAt, Status: status, EventID: h.ids.EventID(ctx)}
 	var out HeartbeatTransition
 	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityTransitionHeartbeat, in).Get(ctx, &out); err != nil {
 		return err

@@ -132,7 +132,8 @@ func RemovalReason(event string) string {
 
 // MetaEventWorkflow handles one Meta app webhook delivery (meta-event/<hash>).
 func MetaEventWorkflow(ctx workflow.Context, in MetaEventInput) (MetaEventResult, error) {
-	m := &metaEvent{deliveries: StartDeliveries(ctx)}
+	// Nobody waits on this workflow: first attempts run in the worker, the cheapest way.
+	m := &metaEvent{deliveries: StartDeliveriesInWorker(ctx)}
 	for _, ch := range in.Changes {
 		m.handle(ctx, ch)
 	}
@@ -141,13 +142,14 @@ func MetaEventWorkflow(ctx workflow.Context, in MetaEventInput) (MetaEventResult
 }
 
 type metaEvent struct {
+	ids        IDSource // every id this run makes
 	result     MetaEventResult
 	deliveries *Deliveries
 }
 
 func (m *metaEvent) handle(ctx workflow.Context, ch metawebhook.Change) {
 	logger := workflow.GetLogger(ctx)
-	dbCtx := withOptions(ctx, dbOptions)
+	dbCtx := withLocalOptions(ctx, dbLocalOptions)
 	switch {
 	case ch.Field == metawebhook.FieldAccountUpdate && RemovalReason(ch.Event) != "":
 		m.disconnectAll(ctx, ch.WabaID, RemovalReason(ch.Event))
@@ -159,14 +161,14 @@ func (m *metaEvent) handle(ctx workflow.Context, ch metawebhook.Change) {
 		}
 		var n int
 		in := CoexistenceInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Status: status}
-		if err := workflow.ExecuteActivity(dbCtx, activitySetCoexistenceStatus, in).Get(ctx, &n); err != nil {
+		if err := workflow.ExecuteLocalActivity(dbCtx, activitySetCoexistenceStatus, in).Get(ctx, &n); err != nil {
 			logger.Error("the coexistence status could not be stored", "WabaId", ch.WabaID, "error", err)
 		}
 		m.result.Coexistence += n
 	case ch.Field == metawebhook.FieldQualityUpdate:
 		var n int
 		in := QualityInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Event: ch.Event, Limit: ch.Limit, At: ch.Time}
-		if err := workflow.ExecuteActivity(dbCtx, activityApplyQualityUpdate, in).Get(ctx, &n); err != nil {
+		if err := workflow.ExecuteLocalActivity(dbCtx, activityApplyQualityUpdate, in).Get(ctx, &n); err != nil {
 			logger.Error("the quality update could not be stored", "WabaId", ch.WabaID, "error", err)
 		}
 		m.result.HealthUpdates += n
@@ -178,7 +180,7 @@ func (m *metaEvent) handle(ctx workflow.Context, ch metawebhook.Change) {
 // connections lists the WABA's active connections.
 func (m *metaEvent) connections(ctx workflow.Context, wabaID string) ([]WabaConnection, bool) {
 	var conns []WabaConnection
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityListWabaConnections, wabaID).Get(ctx, &conns); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityListWabaConnections, wabaID).Get(ctx, &conns); err != nil {
 		workflow.GetLogger(ctx).Error("the WABA's connections could not be listed", "WabaId", wabaID, "error", err)
 		return nil, false
 	}
@@ -236,7 +238,7 @@ func (m *metaEvent) forward(ctx workflow.Context, ch metawebhook.Change) {
 		if !seen {
 			i = len(in.Targets)
 			index[c.PartnerID] = i
-			in.Targets = append(in.Targets, WabaEventTarget{EventID: NewEventID(ctx), PartnerID: c.PartnerID})
+			in.Targets = append(in.Targets, WabaEventTarget{EventID: m.ids.EventID(ctx), PartnerID: c.PartnerID})
 		}
 		t := &in.Targets[i]
 		t.ConnectionIDs = append(t.ConnectionIDs, c.ConnectionID)
@@ -244,7 +246,7 @@ func (m *metaEvent) forward(ctx workflow.Context, ch metawebhook.Change) {
 			t.TenantIDs = append(t.TenantIDs, c.TenantID)
 		}
 	}
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityEmitWabaEvents, in).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityEmitWabaEvents, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("the forwarded events could not be stored", "WabaId", ch.WabaID, "field", ch.Field, "error", err)
 		return
 	}

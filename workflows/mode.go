@@ -118,7 +118,7 @@ func ModeWorkflow(ctx workflow.Context, in ModeInput) error {
 		in.Delay = min(in.Delay*2, in.MaxDelay)
 	}
 
-	resolve := ModeResolveInput{ConnectionID: in.ConnectionID, Mode: mode, EventID: NewEventID(ctx)}
+	resolve := ModeResolveInput{ConnectionID: in.ConnectionID, Mode: mode, EventID: new(IDSource).EventID(ctx)} // the run's only event
 	var resolved bool
 	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityResolveConnectionMode, resolve).Get(ctx, &resolved); err != nil {
 		return err
@@ -126,7 +126,7 @@ func ModeWorkflow(ctx workflow.Context, in ModeInput) error {
 	if !resolved {
 		return nil // resolved otherwise meanwhile (re-onboarding), or disconnected
 	}
-	deliveries := StartDeliveries(ctx, resolve.EventID)
+	deliveries := StartDeliveriesInWorker(ctx, resolve.EventID) // nobody waits on this workflow
 	err := modeStep(ctx, mode, step)
 	deliveries.Wait(ctx)
 	return err

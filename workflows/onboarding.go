@@ -8,8 +8,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/dualhook/dualhook/internal/ids"
 )
 
 // What happens when the user clicks Finish — read this file top to bottom (SPEC §4.5, §5, §6).
@@ -251,6 +249,15 @@ var (
 		ScheduleToCloseTimeout: 10 * time.Minute,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumInterval: 10 * time.Second},
 	}
+	// dbLocalOptions run the same PostgreSQL-only steps as local activities, in the worker that
+	// runs the workflow: no task queue round trip and no extra workflow task, which is most of a
+	// step's cost on a busy Temporal server (docs/events.md). Their ids must then come from
+	// NewEventID/newID, never from a side effect (see NewEventID).
+	dbLocalOptions = workflow.LocalActivityOptions{
+		StartToCloseTimeout:    dbOptions.StartToCloseTimeout,
+		ScheduleToCloseTimeout: dbOptions.ScheduleToCloseTimeout,
+		RetryPolicy:            dbOptions.RetryPolicy,
+	}
 	// exchangeOptions: a code lives 30 s and works once. The activity retries only requests
 	// that never reached Meta (it marks everything else non-retryable).
 	exchangeOptions = workflow.ActivityOptions{
@@ -305,6 +312,7 @@ func OnboardingWorkflow(ctx workflow.Context, in OnboardingInput) error {
 }
 
 type onboarding struct {
+	ids        IDSource // every id this run makes
 	in         OnboardingInput
 	status     string
 	pageOpened bool // a page-opened signal is waiting to be handled
@@ -395,7 +403,7 @@ func (s *onboarding) run(ctx workflow.Context) {
 // markStarted records the first page open and emits onboarding.started once.
 func (s *onboarding) markStarted(ctx workflow.Context) {
 	s.started = true
-	eventID := NewEventID(ctx)
+	eventID := s.ids.EventID(ctx)
 	var emitted bool
 	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityMarkSessionStarted,
 		SessionStep{SessionID: s.in.SessionID, EventID: eventID}).Get(ctx, &emitted); err != nil {
@@ -490,7 +498,7 @@ func (s *onboarding) process(ctx workflow.Context, cb CallbackInput) {
 	// ModeUnknown: neither; the connection's mode workflow resolves it later (SPEC §6 step 5).
 
 	commit := CommitInput{
-		SessionID: s.in.SessionID, Holder: holder, EventID: NewEventID(ctx), ConnectionID: newConnectionID(ctx),
+		SessionID: s.in.SessionID, Holder: holder, EventID: s.ids.EventID(ctx), ConnectionID: s.ids.connectionID(ctx),
 		TokenSecretID: exchange.TokenSecretID, Discovery: found, Plan: plan, Register: reg, Syncs: syncs,
 	}
 	var out Outcome
@@ -563,7 +571,7 @@ func (s *onboarding) fail(ctx workflow.Context, err error) {
 // end records a terminal state with its onboarding.failed event.
 func (s *onboarding) end(ctx workflow.Context, status, reason, message string, details map[string]any) {
 	in := EndInput{
-		SessionID: s.in.SessionID, EventID: NewEventID(ctx), Status: status, Reason: reason, Message: message, Details: details,
+		SessionID: s.in.SessionID, EventID: s.ids.EventID(ctx), Status: status, Reason: reason, Message: message, Details: details,
 		FromCallback: s.callback != nil,
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -592,12 +600,10 @@ func isReason(t string) bool {
 	return false
 }
 
-func newConnectionID(ctx workflow.Context) string {
-	var id string
-	_ = workflow.SideEffect(ctx, func(workflow.Context) any { return ids.New(ids.Connection) }).Get(&id)
-	return id
-}
-
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)
+}
+
+func withLocalOptions(ctx workflow.Context, o workflow.LocalActivityOptions) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, o)
 }

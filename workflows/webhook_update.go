@@ -120,6 +120,7 @@ func WebhookUpdateWorkflow(ctx workflow.Context, in WebhookUpdateInput) (Webhook
 }
 
 type webhookUpdate struct {
+	ids        IDSource // every id this run makes
 	in         WebhookUpdateInput
 	outcome    *WebhookUpdateOutcome
 	deliveries *Deliveries
@@ -148,7 +149,7 @@ func (u *webhookUpdate) run(ctx workflow.Context) {
 		u.reject(ctx, err)
 		return
 	}
-	step.EventID = NewEventID(ctx)
+	step.EventID = u.ids.EventID(ctx)
 	var out WebhookUpdateOutcome
 	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityCommitWebhookUpdate, step).Get(ctx, &out); err != nil {
 		u.restore(ctx, step)

@@ -44,7 +44,7 @@ func (s *webhookUpdateSuite) SetupTest() {
 			return nil
 		})
 	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil)
-	s.env.OnActivity(a.DeliverEventFirst, mock.Anything, mock.Anything).Return(wf.DeliveryResult{Status: wf.DeliveryDelivered}, nil).Maybe()
+	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(wf.DeliveryResult{Status: wf.DeliveryDelivered}, nil).Maybe()
 	s.env.OnActivity(a.RejectWebhookUpdate, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in wf.WebhookUpdateEnd) (wf.WebhookUpdateOutcome, error) {
 			s.rejected = &in
@@ -87,7 +87,8 @@ func (s *webhookUpdateSuite) TestAppliedAfterMetaAccepted() {
 	s.Equal([]string{"conn_1", "conn_2"}, got.AffectedConnectionIDs)
 	s.Equal("default-test-workflow-id", commit.Holder, "the commit checks the claim it holds")
 	s.NotEmpty(commit.EventID)
-	s.env.AssertCalled(s.T(), "DeliverEventFirst", mock.Anything, wf.DeliverEventInput{EventID: commit.EventID})
+	s.env.AssertCalled(s.T(), "DeliverEvent", mock.Anything, wf.DeliverEventInput{EventID: commit.EventID})
+	s.env.AssertNotCalled(s.T(), "DeliverEventFirst", mock.Anything, mock.Anything) // a PATCH waits on this workflow
 	s.env.AssertCalled(s.T(), "ReleaseWaba", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "RestoreWebhookOverride", mock.Anything, mock.Anything)
 	s.Nil(s.rejected)

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,24 +82,44 @@ func BenchmarkDelivery(b *testing.B) {
 
 	// The ceiling: a bare Go loop of POSTs to the same receiver, 50 at a time.
 	ceiling := barePostLoop(b, rcv.url, 20000, 50)
-	fmt.Printf("  bare Go POST loop (ceiling)         %8.0f POST/s\n", ceiling)
+	fmt.Printf("  bare Go POST loop (ceiling)                                     %8.0f POST/s\n", ceiling)
 
 	// The Temporal ceiling now: no-op activities run the same way, in 4 workflows. The machine
 	// is shared, so this puts the numbers below in context.
-	fmt.Printf("  no-op activities (Temporal ceiling) %8.0f activities/s\n", noopActivities(b, s, 2000, 4))
+	fmt.Printf("  no-op activities, 4 workflows × 500 at once (Temporal ceiling) %8.0f activities/s\n", noopActivities(b, s, 2000, 4))
+	// The same, one activity after another in each of the burst's workflows: what one workflow
+	// task per state change costs on this server, before any event.
+	fmt.Printf("  no-op activities, %d workflows one by one                  %8.0f activities/s\n", workflowsN, noopSequential(b, s, burst, workflowsN))
 
-	// (a) Burst: concurrent workflows, each emitting its events one by one (an activity that
-	// writes a state change and the event) and starting each delivery at once.
-	rcv.reset()
-	per := burst / workflowsN
-	start := time.Now()
-	runs := startWorkflows(b, s, partner.ID, workflowsN, per, 0, 0)
-	waitRuns(b, runs)
-	elapsed := time.Since(start)
-	lat, span := rcv.latencies(b, s, runs)
-	fmt.Printf("  (a) burst %d events, %d workflows  %8.0f delivered/s   emit→receipt p50 %s  p99 %s  (first emit → last receipt %s, incl. workflow starts %s)\n",
-		len(lat), workflowsN, float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99), span.Round(time.Millisecond), elapsed.Round(time.Millisecond))
-	b.ReportMetric(float64(len(lat))/span.Seconds(), "burst_delivered/s")
+	// Two shapes of emitting workflow, as the real ones are written (docs/events.md):
+	//   - background: nobody waits on it (MetaEventWorkflow): each state change is a local
+	//     activity and each first attempt runs in the worker (StartDeliveriesInWorker);
+	//   - waited on: a user or an API call waits on it (OnboardingWorkflow, a PATCH or DELETE):
+	//     each state change is an activity and each delivery too (StartDeliveries), so the
+	//     workflow answers without waiting for the partner's receiver.
+	shapes := []struct {
+		name string
+		in   eventstest.EmitInput
+	}{
+		{"background", eventstest.EmitInput{LocalEmit: true}},
+		{"waited on", eventstest.EmitInput{WaitedOn: true}},
+	}
+
+	// (a) Burst: concurrent workflows, each emitting its events one by one (a state change that
+	// stores the event) and starting each delivery at once.
+	for _, shape := range shapes {
+		rcv.reset()
+		in := shape.in
+		in.PartnerID = partner.ID
+		start := time.Now()
+		runs := startWorkflows(b, s, in, workflowsN, burst/workflowsN, 0, 0)
+		waitRuns(b, runs)
+		elapsed := time.Since(start)
+		lat, span := rcv.latencies(b, s, runs)
+		fmt.Printf("  (a) burst %d events, %d workflows, %-10s %6.0f delivered/s   emit→receipt p50 %s  p99 %s  (first emit → last receipt %s, incl. workflow starts %s)\n",
+			len(lat), workflowsN, shape.name, float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99), span.Round(time.Millisecond), elapsed.Round(time.Millisecond))
+		b.ReportMetric(float64(len(lat))/span.Seconds(), "burst_"+strings.ReplaceAll(shape.name, " ", "_")+"_delivered/s")
+	}
 
 	// (a') The same events from a few workflows that each emit a batch in one activity and
 	// deliver it concurrently (the shape of a workflow with several events at once).
@@ -109,31 +130,35 @@ func BenchmarkDelivery(b *testing.B) {
 		for range burst / batchWorkflows {
 			in.Events = append(in.Events, spec)
 		}
-		runs = make([]client.WorkflowRun, batchWorkflows)
+		runs := make([]client.WorkflowRun, batchWorkflows)
 		for i := range runs {
 			runs[i] = s.Start(in)
 		}
 		waitRuns(b, runs)
-		lat, span = rcv.latencies(b, s, runs)
+		lat, span := rcv.latencies(b, s, runs)
 		fmt.Printf("  (a') burst %d events, %d workflows × 1 batch %6.0f delivered/s   emit→receipt p50 %s  p99 %s\n",
 			len(lat), batchWorkflows, float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99))
 	}
 
 	// (b) Paced: rate events/s for seconds, spread over 20 workflows that each emit on a timer.
-	rcv.reset()
-	pacers := 20
-	interval := time.Duration(pacers) * time.Second / time.Duration(rate)
-	runs = startWorkflows(b, s, partner.ID, pacers, rate*seconds/pacers, interval, interval/time.Duration(pacers))
-	waitRuns(b, runs)
-	lat, span = rcv.latencies(b, s, runs)
-	fmt.Printf("  (b) paced %d/s for %ds (%d events)   %8.0f delivered/s   emit→receipt p50 %s  p99 %s  max %s\n",
-		rate, seconds, len(lat), float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))
-	b.ReportMetric(float64(pct(lat, 99).Milliseconds()), "paced_p99_ms")
+	for _, shape := range shapes {
+		rcv.reset()
+		in := shape.in
+		in.PartnerID = partner.ID
+		pacers := 20
+		interval := time.Duration(pacers) * time.Second / time.Duration(rate)
+		runs := startWorkflows(b, s, in, pacers, rate*seconds/pacers, interval, interval/time.Duration(pacers))
+		waitRuns(b, runs)
+		lat, span := rcv.latencies(b, s, runs)
+		fmt.Printf("  (b) paced %d/s for %ds (%d events), %-10s %6.0f delivered/s   emit→receipt p50 %s  p99 %s  max %s\n",
+			rate, seconds, len(lat), shape.name, float64(len(lat))/span.Seconds(), pct(lat, 50), pct(lat, 99), pct(lat, 100))
+		b.ReportMetric(float64(pct(lat, 99).Milliseconds()), "paced_"+strings.ReplaceAll(shape.name, " ", "_")+"_p99_ms")
+	}
 }
 
-func startWorkflows(b *testing.B, s *eventstest.Stack, partnerID string, n, perWorkflow int, interval, stagger time.Duration) []client.WorkflowRun {
+func startWorkflows(b *testing.B, s *eventstest.Stack, in eventstest.EmitInput, n, perWorkflow int, interval, stagger time.Duration) []client.WorkflowRun {
 	spec := eventstest.EventSpec{Type: eventtypes.OnboardingStarted, TenantID: "bench", Data: map[string]any{"sessionId": "sess_bench"}}
-	in := eventstest.EmitInput{PartnerID: partnerID, OneByOne: true, Interval: interval}
+	in.OneByOne, in.Interval = true, interval
 	for range perWorkflow {
 		in.Events = append(in.Events, spec)
 	}
@@ -297,6 +322,34 @@ func noopActivities(b *testing.B, s *eventstest.Stack, n, workflowsN int) float6
 	for i := range runs {
 		var err error
 		runs[i], err = s.Temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{TaskQueue: q}, "BenchNoopWorkflow", n/workflowsN)
+		require.NoError(b, err)
+	}
+	waitRuns(b, runs)
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func noopSequentialWorkflow(ctx workflow.Context, n int) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	for i := range n {
+		if err := workflow.ExecuteActivity(ctx, "BenchNoop", i).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func noopSequential(b *testing.B, s *eventstest.Stack, n, workflowsN int) float64 {
+	q := s.TaskQueue + "-noopseq"
+	w := sdkworker.New(s.Temporal, q, worker.Options())
+	w.RegisterWorkflowWithOptions(noopSequentialWorkflow, workflow.RegisterOptions{Name: "BenchNoopSequential"})
+	w.RegisterActivityWithOptions(noopActivity, activity.RegisterOptions{Name: "BenchNoop"})
+	require.NoError(b, w.Start())
+	defer w.Stop()
+	start := time.Now()
+	runs := make([]client.WorkflowRun, workflowsN)
+	for i := range runs {
+		var err error
+		runs[i], err = s.Temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{TaskQueue: q}, "BenchNoopSequential", n/workflowsN)
 		require.NoError(b, err)
 	}
 	waitRuns(b, runs)

@@ -65,9 +65,17 @@ func runChildWorker() {
 }
 
 // A worker killed while a receiver holds its request: the event is neither lost nor delivered
-// more than once more, and the killed attempt does not use up the schedule.
+// more than once more, and the killed attempt does not use up the schedule. With a local emit
+// the kill also lands before the workflow task that stored the event completed (the first
+// attempt runs in that same task), so the new worker stores the event again: the id derived
+// from the run keeps it one row.
 func TestWorkerKilledDuringDelivery(t *testing.T) {
 	t.Parallel()
+	t.Run("emitted by an activity", func(t *testing.T) { t.Parallel(); testWorkerKilledDuringDelivery(t, false) })
+	t.Run("emitted by a local activity", func(t *testing.T) { t.Parallel(); testWorkerKilledDuringDelivery(t, true) })
+}
+
+func testWorkerKilledDuringDelivery(t *testing.T, localEmit bool) {
 	spec, err := keyring.NewKeySpec("crash")
 	require.NoError(t, err)
 	ring, err := keyring.Parse(spec, "")
@@ -105,7 +113,7 @@ func TestWorkerKilledDuringDelivery(t *testing.T) {
 		_ = cmd.Wait()
 	})
 
-	run := s.Start(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t-crash")}})
+	run := s.Start(eventstest.EmitInput{PartnerID: partner.ID, LocalEmit: localEmit, Events: []eventstest.EventSpec{completed("t-crash")}})
 	select {
 	case <-inFlight:
 	case <-time.After(time.Minute):

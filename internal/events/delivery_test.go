@@ -32,13 +32,16 @@ func completed(tenant string) eventstest.EventSpec {
 }
 
 func TestDeliveredOnThirdAttemptWithVerifiableSignatures(t *testing.T) {
-	t.Parallel()
+	bothDeliveryPaths(t, testDeliveredOnThirdAttemptWithVerifiableSignatures)
+}
+
+func testDeliveredOnThirdAttemptWithVerifiableSignatures(t *testing.T, waitedOn bool) {
 	s := eventstest.New(t, eventstest.Options{})
 	s.StartWorker()
 	rcv := eventstest.NewReceiver(t, eventstest.Sequence(500, 500, 200))
 	partner, secret := s.NewPartner(&rcv.URL, nil)
 
-	run := s.Start(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("tenant ✓ 1")}})
+	run := s.Start(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("tenant ✓ 1")}})
 	var out eventstest.EmitOutput
 	require.NoError(t, run.Get(context.Background(), &out))
 	require.Len(t, out.Results, 1)
@@ -176,14 +179,17 @@ func closedAddr(t *testing.T) string {
 }
 
 func TestFailedAfterTheWholeScheduleThenReplayDelivers(t *testing.T) {
-	t.Parallel()
+	bothDeliveryPaths(t, testFailedAfterTheWholeScheduleThenReplayDelivers)
+}
+
+func testFailedAfterTheWholeScheduleThenReplayDelivers(t *testing.T, waitedOn bool) {
 	s := eventstest.New(t, eventstest.Options{})
 	s.StartWorker()
 	addr := closedAddr(t)
 	url := "http://" + addr + "/hooks/dualhook"
 	partner, secret := s.NewPartner(&url, nil)
 
-	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t-down")}})
+	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t-down")}})
 	evID := out.EventIDs[0]
 	assert.Equal(t, workflows.DeliveryFailed, out.Results[0].Status)
 	assert.Equal(t, 7, out.Results[0].Attempts)
@@ -239,7 +245,10 @@ func TestFailedAfterTheWholeScheduleThenReplayDelivers(t *testing.T) {
 }
 
 func TestRetryAfterIsHonouredWhenLonger(t *testing.T) {
-	t.Parallel()
+	bothDeliveryPaths(t, testRetryAfterIsHonouredWhenLonger)
+}
+
+func testRetryAfterIsHonouredWhenLonger(t *testing.T, waitedOn bool) {
 	s := eventstest.New(t, eventstest.Options{})
 	s.StartWorker()
 	rcv := eventstest.NewReceiver(t, func(n int, _ eventstest.Request, w http.ResponseWriter) {
@@ -256,7 +265,7 @@ func TestRetryAfterIsHonouredWhenLonger(t *testing.T) {
 		}
 	})
 	partner, _ := s.NewPartner(&rcv.URL, nil)
-	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t")}})
+	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t")}})
 	require.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
 	reqs := rcv.Requests()
 	require.Len(t, reqs, 3)
@@ -267,13 +276,14 @@ func TestRetryAfterIsHonouredWhenLonger(t *testing.T) {
 	assert.EqualValues(t, 429, *attempts[1].StatusCode)
 }
 
-func TestGoneStopsRetrying(t *testing.T) {
-	t.Parallel()
+func TestGoneStopsRetrying(t *testing.T) { bothDeliveryPaths(t, testGoneStopsRetrying) }
+
+func testGoneStopsRetrying(t *testing.T, waitedOn bool) {
 	s := eventstest.New(t, eventstest.Options{})
 	s.StartWorker()
 	rcv := eventstest.NewReceiver(t, eventstest.Status(http.StatusGone))
 	partner, _ := s.NewPartner(&rcv.URL, nil)
-	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t")}})
+	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t")}})
 	assert.Equal(t, workflows.DeliveryFailed, out.Results[0].Status)
 	assert.Equal(t, 1, rcv.Count())
 	attempts := s.Attempts(out.EventIDs[0])
@@ -302,8 +312,9 @@ func TestRedirectsAreFailuresAndNotFollowed(t *testing.T) {
 	}
 }
 
-func TestSlowReceiverTimesOut(t *testing.T) {
-	t.Parallel()
+func TestSlowReceiverTimesOut(t *testing.T) { bothDeliveryPaths(t, testSlowReceiverTimesOut) }
+
+func testSlowReceiverTimesOut(t *testing.T, waitedOn bool) {
 	// The SPEC's 10 s, compressed to 500 ms: the first answer comes after 1.5 s.
 	s := eventstest.New(t, eventstest.Options{Timeout: 500 * time.Millisecond})
 	s.StartWorker()
@@ -319,7 +330,7 @@ func TestSlowReceiverTimesOut(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	partner, _ := s.NewPartner(&rcv.URL, nil)
-	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t")}})
+	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t")}})
 	assert.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
 	attempts := s.Attempts(out.EventIDs[0])
 	require.Len(t, attempts, 2)
@@ -463,4 +474,13 @@ func TestLongLivedWorkflowsDeliverThroughChildren(t *testing.T) {
 		assert.Contains(t, string(fields["TenantId"].GetData()), "t-hb")
 	}
 	assert.Equal(t, 3, rcv.Count())
+}
+
+// bothDeliveryPaths runs a delivery test for both ways a workflow starts deliveries: first
+// attempts in the worker (StartDeliveriesInWorker) and every attempt as an activity
+// (StartDeliveries, for workflows someone waits on).
+func bothDeliveryPaths(t *testing.T, test func(t *testing.T, waitedOn bool)) {
+	t.Parallel()
+	t.Run("first attempt in the worker", func(t *testing.T) { t.Parallel(); test(t, false) })
+	t.Run("every attempt an activity", func(t *testing.T) { t.Parallel(); test(t, true) })
 }

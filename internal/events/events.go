@@ -2,12 +2,14 @@
 //
 // The mechanism, end to end (docs/events.md has the long version):
 //
-//  1. A workflow makes the event id with workflows.NewEventID (a side effect, so replays of the
-//     workflow see the same id) and passes it to the activity that writes the state change.
+//  1. A workflow makes the event id with its workflows.IDSource (derived from the run id, so
+//     replays of the workflow make the same id) and passes it to the activity, or local
+//     activity, that writes the state change.
 //  2. That activity calls Emit with the transaction's queries: the event row commits with the
 //     state change or not at all, and a retried activity inserts nothing the second time.
-//  3. The workflow delivers the id with workflows.DeliverEvents (or StartDeliveries, or
-//     DeliverEventsAsChildren in long-lived workflows); the DeliverEvent activity signs and POSTs
+//  3. The workflow delivers the id with workflows.StartDeliveries (workflows someone waits on),
+//     StartDeliveriesInWorker or DeliverEvents (first attempt as a local activity), or
+//     DeliverEventsAsChildren (long-lived workflows); the DeliverEvent activity signs and POSTs
 //     the stored body and retries on the SPEC §8.3 schedule.
 //
 // Whether the partner receives the event (URL configured, type subscribed) is decided at
@@ -40,7 +42,7 @@ const (
 // optional ("" stores NULL) and only serve filtering (GET /api/v1/events?tenantId=…) and
 // operators.
 type New struct {
-	// ID comes from the workflow (workflows.NewEventID), never from the activity: that is what
+	// ID comes from the workflow (workflows.IDSource), never from the activity: that is what
 	// makes Emit idempotent across activity retries.
 	ID        string
 	PartnerID string
@@ -136,7 +138,7 @@ func Emit(ctx context.Context, q *dbq.Queries, e New) error {
 func (e New) validate() error {
 	switch {
 	case !ids.HasPrefix(e.ID, ids.Event):
-		return fmt.Errorf("events: id %q is not an event id (make it with workflows.NewEventID)", e.ID)
+		return fmt.Errorf("events: id %q is not an event id (make it with workflows.IDSource)", e.ID)
 	case e.PartnerID == "":
 		return errors.New("events: PartnerID is required")
 	case !eventtypes.Valid(e.Type):

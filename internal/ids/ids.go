@@ -3,6 +3,8 @@ package ids
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"math/big"
 	"strings"
 )
 
@@ -60,4 +62,27 @@ func HasPrefix(id, prefix string) bool {
 		}
 	}
 	return true
+}
+
+// Derived returns prefix followed by randomLength base62 characters computed from parts: the
+// same parts always give the same identifier. Workflows use it with their run id (a random
+// UUID) so an identifier made in workflow code survives a replay without a recorded side
+// effect; see workflows.NewEventID.
+func Derived(prefix string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0}) // "ab","c" and "a","bc" must differ
+	}
+	n := new(big.Int).SetBytes(h.Sum(nil))
+	base := big.NewInt(int64(len(base62)))
+	var sb strings.Builder
+	sb.Grow(len(prefix) + randomLength)
+	sb.WriteString(prefix)
+	digit := new(big.Int)
+	for range randomLength {
+		n.DivMod(n, base, digit)
+		sb.WriteByte(base62[digit.Int64()])
+	}
+	return sb.String()
 }

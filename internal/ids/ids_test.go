@@ -24,3 +24,13 @@ func TestHasPrefixRejectsForeignShapes(t *testing.T) {
 		assert.False(t, HasPrefix(id, Session), id)
 	}
 }
+
+func TestDerivedIsStableDistinctAndWellFormed(t *testing.T) {
+	a := Derived(Event, "run-1", "1")
+	assert.Equal(t, a, Derived(Event, "run-1", "1"), "same parts, same id")
+	assert.NotEqual(t, a, Derived(Event, "run-1", "2"))
+	assert.NotEqual(t, a, Derived(Event, "run-2", "1"))
+	assert.NotEqual(t, Derived(Event, "ab", "c"), Derived(Event, "a", "bc"), "parts are delimited")
+	assert.True(t, HasPrefix(a, Event))
+	assert.Len(t, a, len(Event)+randomLength)
+}

@@ -245,9 +245,15 @@ type EmitInput struct {
 	// Children delivers through child workflows (the long-lived workflows' way).
 	Children bool
 	// OneByOne emits each event with its own activity and starts its delivery at once, waiting
-	// Interval between events (a session workflow's shape); otherwise one activity emits all.
+	// Interval between events; otherwise one activity emits all.
 	OneByOne bool
 	Interval time.Duration
+	// LocalEmit emits with a local activity, as the PostgreSQL-only steps of workflows do when
+	// nobody waits on them (MetaEventWorkflow).
+	LocalEmit bool
+	// WaitedOn delivers as a workflow someone waits on does (StartDeliveries: every attempt a
+	// regular activity); otherwise first attempts run in the worker (StartDeliveriesInWorker).
+	WaitedOn bool
 	// FailAfterCommit makes the first attempt of the emitting activity fail after its commit,
 	// as a crash between commit and completion would.
 	FailAfterCommit bool
@@ -259,49 +265,54 @@ type EmitOutput struct {
 	Results  []workflows.DeliveryResult
 }
 
-// EmitWorkflow emits events the way the real workflows will: ids from NewEventID, stored by an
+// EmitWorkflow emits events the way the real workflows do: ids from NewEventID, stored by an
 // activity together with a state change, then delivered by this workflow (or its children).
 func EmitWorkflow(ctx workflow.Context, in EmitInput) (EmitOutput, error) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumInterval: time.Second},
-	})
+	var idSource workflows.IDSource
 	var out EmitOutput
 	for range in.Events {
-		out.EventIDs = append(out.EventIDs, workflows.NewEventID(ctx))
+		out.EventIDs = append(out.EventIDs, idSource.EventID(ctx))
 	}
-	if in.OneByOne {
-		deliveries := &workflows.Deliveries{}
-		start := workflow.Now(ctx)
-		for i, spec := range in.Events {
-			// Paced on the workflow's start, so the offered rate does not drift by the emit time.
-			if wait := start.Add(time.Duration(i) * in.Interval).Sub(workflow.Now(ctx)); i > 0 && wait > 0 {
-				if err := workflow.Sleep(ctx, wait); err != nil {
-					return out, err
-				}
-			}
-			err := workflow.ExecuteActivity(actx, EmitActivityName, EmitActivityInput{
-				PartnerID: in.PartnerID, EventIDs: out.EventIDs[i : i+1], Events: []EventSpec{spec},
-			}).Get(ctx, nil)
-			if err != nil {
-				return out, err
-			}
-			deliveries.Start(ctx, out.EventIDs[i])
+	deliveries := workflows.StartDeliveriesInWorker(ctx)
+	if in.WaitedOn {
+		deliveries = workflows.StartDeliveries(ctx)
+	}
+	if !in.OneByOne {
+		if err := emit(ctx, in, EmitActivityInput{PartnerID: in.PartnerID, EventIDs: out.EventIDs, Events: in.Events, FailAfterCommit: in.FailAfterCommit}); err != nil {
+			return out, err
 		}
+		if in.Children {
+			return out, workflows.DeliverEventsAsChildren(ctx, out.EventIDs...)
+		}
+		deliveries.Start(ctx, out.EventIDs...)
 		out.Results = deliveries.Wait(ctx)
 		return out, nil
 	}
-	err := workflow.ExecuteActivity(actx, EmitActivityName, EmitActivityInput{
-		PartnerID: in.PartnerID, EventIDs: out.EventIDs, Events: in.Events, FailAfterCommit: in.FailAfterCommit,
-	}).Get(ctx, nil)
-	if err != nil {
-		return out, err
+	start := workflow.Now(ctx)
+	for i, spec := range in.Events {
+		// Paced on the workflow's start, so the offered rate does not drift by the emit time.
+		if wait := start.Add(time.Duration(i) * in.Interval).Sub(workflow.Now(ctx)); i > 0 && wait > 0 {
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				return out, err
+			}
+		}
+		if err := emit(ctx, in, EmitActivityInput{PartnerID: in.PartnerID, EventIDs: out.EventIDs[i : i+1], Events: []EventSpec{spec}}); err != nil {
+			return out, err
+		}
+		deliveries.Start(ctx, out.EventIDs[i])
 	}
-	if in.Children {
-		return out, workflows.DeliverEventsAsChildren(ctx, out.EventIDs...)
-	}
-	out.Results = workflows.DeliverEvents(ctx, out.EventIDs...)
+	out.Results = deliveries.Wait(ctx)
 	return out, nil
+}
+
+func emit(ctx workflow.Context, in EmitInput, ein EmitActivityInput) error {
+	retry := &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumInterval: time.Second}
+	if in.LocalEmit {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: retry})
+		return workflow.ExecuteLocalActivity(lctx, EmitActivityName, ein).Get(ctx, nil)
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: retry})
+	return workflow.ExecuteActivity(actx, EmitActivityName, ein).Get(ctx, nil)
 }
 
 // EmitActivityInput is the test activity's input.
