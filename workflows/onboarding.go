@@ -405,7 +405,7 @@ func (s *onboarding) markStarted(ctx workflow.Context) {
 	s.started = true
 	eventID := s.ids.EventID(ctx)
 	var emitted bool
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityMarkSessionStarted,
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityMarkSessionStarted,
 		SessionStep{SessionID: s.in.SessionID, EventID: eventID}).Get(ctx, &emitted); err != nil {
 		return // the session is still usable; an operator sees the failed activity
 	}
@@ -434,7 +434,7 @@ func (s *onboarding) handleCallback(ctx workflow.Context, cb CallbackInput) {
 		s.end(ctx, StatusFailed, ReasonUserError, msg, nil)
 		return
 	}
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityMarkSessionProcessing,
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityMarkSessionProcessing,
 		ProcessingInput{SessionID: s.in.SessionID, Callback: cb}).Get(ctx, nil); err != nil {
 		s.fail(ctx, err)
 		return
@@ -469,7 +469,7 @@ func (s *onboarding) process(ctx workflow.Context, cb CallbackInput) {
 	defer s.release(ctx, claim)
 
 	var plan SiblingPlan
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityCheckSiblings,
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCheckSiblings,
 		SiblingInput{SessionID: s.in.SessionID, Discovery: found}).Get(ctx, &plan); err != nil {
 		s.fail(ctx, err)
 		return
@@ -502,7 +502,7 @@ func (s *onboarding) process(ctx workflow.Context, cb CallbackInput) {
 		TokenSecretID: exchange.TokenSecretID, Discovery: found, Plan: plan, Register: reg, Syncs: syncs,
 	}
 	var out Outcome
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityCommitConnection, commit).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCommitConnection, commit).Get(ctx, &out); err != nil {
 		s.undoAndFail(ctx, step, err)
 		return
 	}
@@ -546,7 +546,7 @@ func (s *onboarding) undoAndFail(ctx workflow.Context, step MetaStepInput, cause
 func (s *onboarding) release(ctx workflow.Context, claim ClaimInput) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A release that fails is harmless: the lease expires by itself.
-	_ = workflow.ExecuteActivity(withOptions(dctx, dbOptions), activityReleaseWaba, claim).Get(dctx, nil)
+	_ = workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityReleaseWaba, claim).Get(dctx, nil)
 }
 
 // fail records the failure a step's error carries (its reason travels as the ApplicationError's
@@ -576,7 +576,7 @@ func (s *onboarding) end(ctx workflow.Context, status, reason, message string, d
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var out Outcome
-	if err := workflow.ExecuteActivity(withOptions(dctx, dbOptions), activityEndSession, in).Get(dctx, &out); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityEndSession, in).Get(dctx, &out); err != nil {
 		// PostgreSQL refused for ten minutes: report the outcome anyway so callers are not stuck.
 		out = Outcome{Status: status, Reason: reason}
 	}
