@@ -86,10 +86,10 @@ func BenchmarkDelivery(b *testing.B) {
 
 	// The Temporal ceiling now: no-op activities run the same way, in 4 workflows. The machine
 	// is shared, so this puts the numbers below in context.
-	fmt.Printf("  no-op activities, 4 workflows × 500 at once (Temporal ceiling) %8.0f activities/s\n", noopActivities(b, s, 2000, 4))
+	fmt.Printf("  no-op activities, 4 workflows × 500 at once (Temporal ceiling) %8.0f activities/s\n", noopActivities(b, s, noopWorkflow, 2000, 4))
 	// The same, one activity after another in each of the burst's workflows: what one workflow
 	// task per state change costs on this server, before any event.
-	fmt.Printf("  no-op activities, %d workflows one by one                  %8.0f activities/s\n", workflowsN, noopSequential(b, s, burst, workflowsN))
+	fmt.Printf("  no-op activities, %d workflows one by one                  %8.0f activities/s\n", workflowsN, noopActivities(b, s, noopWorkflowSequential, burst, workflowsN))
 
 	// Two shapes of emitting workflow, as the real ones are written (docs/events.md):
 	//   - background: nobody waits on it (MetaEventWorkflow): each state change is a local
@@ -311,25 +311,8 @@ func noopWorkflow(ctx workflow.Context, n int) error {
 	return nil
 }
 
-func noopActivities(b *testing.B, s *eventstest.Stack, n, workflowsN int) float64 {
-	q := s.TaskQueue + "-noop"
-	w := sdkworker.New(s.Temporal, q, worker.Options())
-	w.RegisterWorkflowWithOptions(noopWorkflow, workflow.RegisterOptions{Name: "BenchNoopWorkflow"})
-	w.RegisterActivityWithOptions(noopActivity, activity.RegisterOptions{Name: "BenchNoop"})
-	require.NoError(b, w.Start())
-	defer w.Stop()
-	start := time.Now()
-	runs := make([]client.WorkflowRun, workflowsN)
-	for i := range runs {
-		var err error
-		runs[i], err = s.Temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{TaskQueue: q}, "BenchNoopWorkflow", n/workflowsN)
-		require.NoError(b, err)
-	}
-	waitRuns(b, runs)
-	return float64(n) / time.Since(start).Seconds()
-}
-
-func noopSequentialWorkflow(ctx workflow.Context, n int) error {
+// noopWorkflowSequential runs its n no-op activities one after another.
+func noopWorkflowSequential(ctx workflow.Context, n int) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
 	for i := range n {
 		if err := workflow.ExecuteActivity(ctx, "BenchNoop", i).Get(ctx, nil); err != nil {
@@ -339,10 +322,12 @@ func noopSequentialWorkflow(ctx workflow.Context, n int) error {
 	return nil
 }
 
-func noopSequential(b *testing.B, s *eventstest.Stack, n, workflowsN int) float64 {
-	q := s.TaskQueue + "-noopseq"
+// noopActivities runs n no-op activities spread over workflowsN workflows of the given kind
+// (noopWorkflow: all at once; noopWorkflowSequential: one by one) and returns activities/s.
+func noopActivities(b *testing.B, s *eventstest.Stack, wf func(workflow.Context, int) error, n, workflowsN int) float64 {
+	q := s.TaskQueue + "-noop-" + strconv.Itoa(workflowsN)
 	w := sdkworker.New(s.Temporal, q, worker.Options())
-	w.RegisterWorkflowWithOptions(noopSequentialWorkflow, workflow.RegisterOptions{Name: "BenchNoopSequential"})
+	w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: "BenchNoopWorkflow"})
 	w.RegisterActivityWithOptions(noopActivity, activity.RegisterOptions{Name: "BenchNoop"})
 	require.NoError(b, w.Start())
 	defer w.Stop()
@@ -350,7 +335,7 @@ func noopSequential(b *testing.B, s *eventstest.Stack, n, workflowsN int) float6
 	runs := make([]client.WorkflowRun, workflowsN)
 	for i := range runs {
 		var err error
-		runs[i], err = s.Temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{TaskQueue: q}, "BenchNoopSequential", n/workflowsN)
+		runs[i], err = s.Temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{TaskQueue: q}, "BenchNoopWorkflow", n/workflowsN)
 		require.NoError(b, err)
 	}
 	waitRuns(b, runs)
