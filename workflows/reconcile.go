@@ -1,23 +1,30 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
-// Session reconciliation (SPEC §4.4): a crash between a session's row and its workflow start
-// leaves a session nobody drives. A retried create with the same Idempotency-Key repairs it, and
-// so do the page and the callback (they signal- and update-with-start); this schedule repairs
-// the rest, so every session still expires on time.
+// Reconciliation, every minute:
+//   - sessions (SPEC §4.4): a crash between a session's row and its workflow start leaves a
+//     session nobody drives. A retried create with the same Idempotency-Key repairs it, and so do
+//     the page and the callback (they signal- and update-with-start); this repairs the rest, so
+//     every session still expires on time;
+//   - stranded events: a pending event whose delivering workflow was terminated is replayed
+//     (docs/events.md).
 
 // SessionReconcilerScheduleID names the schedule.
 const SessionReconcilerScheduleID = "session-reconciler"
 
-// ReconcileResult counts the workflows started.
+// ReconcileResult counts what a pass repaired.
 type ReconcileResult struct {
+	// Started counts session workflows started.
 	Started int
+	// RescuedEvents counts stranded events replayed.
+	RescuedEvents int
 }
 
 // SessionReconcilerWorkflow runs one reconciliation pass.
@@ -27,8 +34,14 @@ func SessionReconcilerWorkflow(ctx workflow.Context) (ReconcileResult, error) {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
 	})
 	var out ReconcileResult
-	err := workflow.ExecuteActivity(ctx, activityReconcileSessions).Get(ctx, &out)
-	return out, err
+	sessions := workflow.ExecuteActivity(ctx, activityReconcileSessions)
+	rescue := workflow.ExecuteActivity(ctx, activityRescueStrandedEvents)
+	errSessions := sessions.Get(ctx, &out)
+	errRescue := rescue.Get(ctx, &out.RescuedEvents)
+	return out, errors.Join(errSessions, errRescue)
 }
 
-const activityReconcileSessions = "ReconcileSessions"
+const (
+	activityReconcileSessions    = "ReconcileSessions"
+	activityRescueStrandedEvents = "RescueStrandedEvents"
+)

@@ -11,7 +11,7 @@ import (
 )
 
 const getEvent = `-- name: GetEvent :one
-SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at FROM events WHERE partner_id = $1 AND id = $2
+SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at, rescue_checked_at FROM events WHERE partner_id = $1 AND id = $2
 `
 
 type GetEventParams struct {
@@ -39,12 +39,13 @@ func (q *Queries) GetEvent(ctx context.Context, arg GetEventParams) (Event, erro
 		&i.LastAttemptAt,
 		&i.DeliveredAt,
 		&i.UpdatedAt,
+		&i.RescueCheckedAt,
 	)
 	return i, err
 }
 
 const getEventByID = `-- name: GetEventByID :one
-SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at FROM events WHERE id = $1
+SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at, rescue_checked_at FROM events WHERE id = $1
 `
 
 // Operator access (CLI): any partner's event.
@@ -68,12 +69,13 @@ func (q *Queries) GetEventByID(ctx context.Context, id string) (Event, error) {
 		&i.LastAttemptAt,
 		&i.DeliveredAt,
 		&i.UpdatedAt,
+		&i.RescueCheckedAt,
 	)
 	return i, err
 }
 
 const getEventForDelivery = `-- name: GetEventForDelivery :one
-SELECT events.id, events.partner_id, events.type, events.tenant_id, events.session_id, events.connection_id, events.waba_id, events.body, events.status, events.attempt_count, events.redelivery_count, events.workflow_id, events.created_at, events.last_attempt_at, events.delivered_at, events.updated_at, partners.id, partners.display_name, partners.logo_url, partners.brand_color, partners.allowed_redirect_urls, partners.event_webhook_url, partners.event_types, partners.signing_secret_ciphertext, partners.previous_signing_secret_ciphertext, partners.previous_signing_secret_expires_at, partners.signing_secret_rotated_at, partners.rate_limit_read_per_minute, partners.rate_limit_write_per_minute, partners.rate_limit_reveal_per_hour, partners.rate_limit_health_refresh_per_minute, partners.created_at, partners.updated_at,
+SELECT events.id, events.partner_id, events.type, events.tenant_id, events.session_id, events.connection_id, events.waba_id, events.body, events.status, events.attempt_count, events.redelivery_count, events.workflow_id, events.created_at, events.last_attempt_at, events.delivered_at, events.updated_at, events.rescue_checked_at, partners.id, partners.display_name, partners.logo_url, partners.brand_color, partners.allowed_redirect_urls, partners.event_webhook_url, partners.event_types, partners.signing_secret_ciphertext, partners.previous_signing_secret_ciphertext, partners.previous_signing_secret_expires_at, partners.signing_secret_rotated_at, partners.rate_limit_read_per_minute, partners.rate_limit_write_per_minute, partners.rate_limit_reveal_per_hour, partners.rate_limit_health_refresh_per_minute, partners.created_at, partners.updated_at,
        (SELECT count(*) FROM delivery_attempts d
         WHERE d.event_id = events.id AND d.workflow_id = $1::text
           AND d.outcome IN ('retry', 'failed', 'delivered'))::integer AS run_attempts,
@@ -121,6 +123,7 @@ func (q *Queries) GetEventForDelivery(ctx context.Context, arg GetEventForDelive
 		&i.Event.LastAttemptAt,
 		&i.Event.DeliveredAt,
 		&i.Event.UpdatedAt,
+		&i.Event.RescueCheckedAt,
 		&i.Partner.ID,
 		&i.Partner.DisplayName,
 		&i.Partner.LogoURL,
@@ -145,8 +148,8 @@ func (q *Queries) GetEventForDelivery(ctx context.Context, arg GetEventForDelive
 }
 
 const insertEvent = `-- name: InsertEvent :execrows
-INSERT INTO events (id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO events (id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, created_at, workflow_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO NOTHING
 `
 
@@ -160,10 +163,12 @@ type InsertEventParams struct {
 	WabaID       *string
 	Body         []byte
 	CreatedAt    time.Time
+	WorkflowID   *string
 }
 
 // Runs inside the transaction of the state change the event reports. The id comes from the
-// workflow, so a retried activity inserts nothing the second time.
+// workflow, so a retried activity inserts nothing the second time. workflow_id is the emitting
+// workflow, which delivers the event (or hands it to a child).
 func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertEvent,
 		arg.ID,
@@ -175,6 +180,7 @@ func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (int64
 		arg.WabaID,
 		arg.Body,
 		arg.CreatedAt,
+		arg.WorkflowID,
 	)
 	if err != nil {
 		return 0, err
@@ -219,7 +225,7 @@ func (q *Queries) ListDeliveryAttempts(ctx context.Context, eventID string) ([]D
 }
 
 const listEvents = `-- name: ListEvents :many
-SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at FROM events
+SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at, rescue_checked_at FROM events
 WHERE ($1::text IS NULL OR partner_id = $1::text)
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::text IS NULL OR type = $3::text)
@@ -278,6 +284,7 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]Event
 			&i.LastAttemptAt,
 			&i.DeliveredAt,
 			&i.UpdatedAt,
+			&i.RescueCheckedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -290,7 +297,7 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]Event
 }
 
 const listEventsForRedelivery = `-- name: ListEventsForRedelivery :many
-SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at FROM events
+SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at, rescue_checked_at FROM events
 WHERE ($1::text IS NULL OR partner_id = $1::text)
   AND status = $2::text
   AND created_at >= $3::timestamptz
@@ -340,6 +347,7 @@ func (q *Queries) ListEventsForRedelivery(ctx context.Context, arg ListEventsFor
 			&i.LastAttemptAt,
 			&i.DeliveredAt,
 			&i.UpdatedAt,
+			&i.RescueCheckedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -349,6 +357,70 @@ func (q *Queries) ListEventsForRedelivery(ctx context.Context, arg ListEventsFor
 		return nil, err
 	}
 	return items, nil
+}
+
+const listRescueCandidates = `-- name: ListRescueCandidates :many
+SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at, rescue_checked_at FROM events
+WHERE status = 'pending'
+  AND updated_at < $1::timestamptz
+  AND (rescue_checked_at IS NULL OR rescue_checked_at < $2::timestamptz)
+ORDER BY rescue_checked_at NULLS FIRST, updated_at
+LIMIT $3
+`
+
+type ListRescueCandidatesParams struct {
+	UpdatedBefore time.Time
+	CheckedBefore time.Time
+	RowLimit      int32
+}
+
+// Pending events untouched since before updated_before (no attempt, no replay), least recently
+// checked first, so every one is looked at in turn however many wait for a slow retry.
+func (q *Queries) ListRescueCandidates(ctx context.Context, arg ListRescueCandidatesParams) ([]Event, error) {
+	rows, err := q.db.Query(ctx, listRescueCandidates, arg.UpdatedBefore, arg.CheckedBefore, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Event{}
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.PartnerID,
+			&i.Type,
+			&i.TenantID,
+			&i.SessionID,
+			&i.ConnectionID,
+			&i.WabaID,
+			&i.Body,
+			&i.Status,
+			&i.AttemptCount,
+			&i.RedeliveryCount,
+			&i.WorkflowID,
+			&i.CreatedAt,
+			&i.LastAttemptAt,
+			&i.DeliveredAt,
+			&i.UpdatedAt,
+			&i.RescueCheckedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markRescueChecked = `-- name: MarkRescueChecked :exec
+UPDATE events SET rescue_checked_at = now() WHERE id = $1
+`
+
+func (q *Queries) MarkRescueChecked(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, markRescueChecked, id)
+	return err
 }
 
 const recordDeliveryAttempt = `-- name: RecordDeliveryAttempt :one

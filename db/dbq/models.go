@@ -89,6 +89,7 @@ type Event struct {
 	LastAttemptAt   *time.Time
 	DeliveredAt     *time.Time
 	UpdatedAt       time.Time
+	RescueCheckedAt *time.Time
 }
 
 type IdempotencyRecord struct {

@@ -71,7 +71,8 @@ type Querier interface {
 	IncrementRateLimit(ctx context.Context, arg IncrementRateLimitParams) (int32, error)
 	InsertConnection(ctx context.Context, arg InsertConnectionParams) (Connection, error)
 	// Runs inside the transaction of the state change the event reports. The id comes from the
-	// workflow, so a retried activity inserts nothing the second time.
+	// workflow, so a retried activity inserts nothing the second time. workflow_id is the emitting
+	// workflow, which delivers the event (or hands it to a child).
 	InsertEvent(ctx context.Context, arg InsertEventParams) (int64, error)
 	InsertSecretRevealAudit(ctx context.Context, arg InsertSecretRevealAuditParams) (SecretRevealAudit, error)
 	InsertWebhookUpdate(ctx context.Context, arg InsertWebhookUpdateParams) (WebhookUpdate, error)
@@ -91,6 +92,9 @@ type Querier interface {
 	// Oldest first, so repeated bulk calls work through a large window in order.
 	ListEventsForRedelivery(ctx context.Context, arg ListEventsForRedeliveryParams) ([]Event, error)
 	ListPartners(ctx context.Context) ([]Partner, error)
+	// Pending events untouched since before updated_before (no attempt, no replay), least recently
+	// checked first, so every one is looked at in turn however many wait for a slow retry.
+	ListRescueCandidates(ctx context.Context, arg ListRescueCandidatesParams) ([]Event, error)
 	ListSecretRevealAudit(ctx context.Context, arg ListSecretRevealAuditParams) ([]SecretRevealAudit, error)
 	ListSessions(ctx context.Context, arg ListSessionsParams) ([]OnboardingSession, error)
 	// The reconciler's work: sessions whose workflow start was never confirmed (a crash between the
@@ -105,6 +109,7 @@ type Querier interface {
 	MarkConnectionDisconnected(ctx context.Context, arg MarkConnectionDisconnectedParams) (Connection, error)
 	// A Graph 190 on any call with the connection's token (SPEC §7.1); re-onboarding sets it valid.
 	MarkConnectionTokenExpired(ctx context.Context, id string) error
+	MarkRescueChecked(ctx context.Context, id string) error
 	MarkSessionProcessing(ctx context.Context, arg MarkSessionProcessingParams) (OnboardingSession, error)
 	// First page open: pending → started. Returns no row when the session was not pending.
 	MarkSessionStarted(ctx context.Context, id string) (OnboardingSession, error)

@@ -1,8 +1,9 @@
 -- name: InsertEvent :execrows
 -- Runs inside the transaction of the state change the event reports. The id comes from the
--- workflow, so a retried activity inserts nothing the second time.
-INSERT INTO events (id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+-- workflow, so a retried activity inserts nothing the second time. workflow_id is the emitting
+-- workflow, which delivers the event (or hands it to a child).
+INSERT INTO events (id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, created_at, workflow_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: GetEventForDelivery :one
@@ -94,3 +95,16 @@ WHERE (sqlc.narg(partner_id)::text IS NULL OR partner_id = sqlc.narg(partner_id)
   AND created_at < sqlc.arg(until)::timestamptz
 ORDER BY created_at, id
 LIMIT sqlc.arg(row_limit);
+
+-- name: ListRescueCandidates :many
+-- Pending events untouched since before updated_before (no attempt, no replay), least recently
+-- checked first, so every one is looked at in turn however many wait for a slow retry.
+SELECT * FROM events
+WHERE status = 'pending'
+  AND updated_at < sqlc.arg(updated_before)::timestamptz
+  AND (rescue_checked_at IS NULL OR rescue_checked_at < sqlc.arg(checked_before)::timestamptz)
+ORDER BY rescue_checked_at NULLS FIRST, updated_at
+LIMIT sqlc.arg(row_limit);
+
+-- name: MarkRescueChecked :exec
+UPDATE events SET rescue_checked_at = now() WHERE id = $1;

@@ -64,6 +64,9 @@ type Config struct {
 	DeliverySchedule []time.Duration `env:"DUALHOOK_DELIVERY_SCHEDULE" envSeparator:","`
 	// DeliveryTimeout bounds one attempt: a 2xx must arrive within it (SPEC §8.3: 10 s).
 	DeliveryTimeout time.Duration `env:"DUALHOOK_DELIVERY_TIMEOUT" envDefault:"10s"`
+	// EventRescueAfter is how long a pending event may go without an attempt before the
+	// reconciler asks Temporal whether any workflow still delivers it (docs/events.md).
+	EventRescueAfter time.Duration `env:"DUALHOOK_EVENT_RESCUE_AFTER" envDefault:"10m"`
 
 	// HealthRefreshInterval is how often the health-refresh schedule reads every active
 	// connection's number from Meta (SPEC §7.6 [ext]).
@@ -132,6 +135,9 @@ func (c Config) ValidateDelivery() error {
 	}
 	if c.DeliveryTimeout <= 0 || c.DeliveryTimeout > MaxDeliveryTimeout {
 		return fmt.Errorf("config: DUALHOOK_DELIVERY_TIMEOUT must be between 0 and %s", MaxDeliveryTimeout)
+	}
+	if c.EventRescueAfter < 0 {
+		return fmt.Errorf("config: DUALHOOK_EVENT_RESCUE_AFTER must not be negative")
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,4 +45,19 @@ func TestServeRefusesUnsafeProductionConfiguration(t *testing.T) {
 
 	_, err := (Config{}).Keyring()
 	assert.ErrorContains(t, err, "DUALHOOK_ENCRYPTION_KEYS")
+}
+
+func TestDeliveryConfigurationIsChecked(t *testing.T) {
+	base := Config{DeliveryTimeout: 10 * time.Second, EventRescueAfter: 10 * time.Minute}
+	require.NoError(t, base.ValidateDelivery())
+	for name, mutate := range map[string]func(*Config){
+		"no timeout":              func(c *Config) { c.DeliveryTimeout = 0 },
+		"timeout over 30 s":       func(c *Config) { c.DeliveryTimeout = 31 * time.Second },
+		"delay over 24 h":         func(c *Config) { c.DeliverySchedule = []time.Duration{25 * time.Hour} },
+		"negative rescue timeout": func(c *Config) { c.EventRescueAfter = -time.Minute },
+	} {
+		c := base
+		mutate(&c)
+		assert.Error(t, c.ValidateDelivery(), name)
+	}
 }

@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
@@ -125,9 +127,14 @@ func Emit(ctx context.Context, q *dbq.Queries, e New) error {
 	if err != nil {
 		return err
 	}
+	var emitter string // the emitting workflow delivers the event; the reconciler asks after it
+	if activity.IsActivity(ctx) {
+		emitter = activity.GetInfo(ctx).WorkflowExecution.ID
+	}
 	_, err = q.InsertEvent(ctx, dbq.InsertEventParams{
 		ID: e.ID, PartnerID: e.PartnerID, Type: e.Type, TenantID: optional(e.TenantID), SessionID: optional(e.SessionID),
 		ConnectionID: optional(e.ConnectionID), WabaID: optional(e.WabaID), Body: body, CreatedAt: e.CreatedAt,
+		WorkflowID: optional(emitter),
 	})
 	if err != nil {
 		return fmt.Errorf("events: store %s %s: %w", e.Type, e.ID, err)
