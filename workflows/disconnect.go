@@ -159,10 +159,10 @@ func DisconnectWorkflow(ctx workflow.Context, in DisconnectInput) (DisconnectRes
 
 func (d *disconnect) run(ctx workflow.Context) (DisconnectResult, error) {
 	// Unlimited retries: a failed run could never be repeated under this id (reject-duplicate).
-	readOpts := dbOptions
+	readOpts := dbLocalOptions
 	readOpts.ScheduleToCloseTimeout = 0
 	var target DisconnectTarget
-	if err := workflow.ExecuteActivity(withOptions(ctx, readOpts), activityGetDisconnectTarget, d.in.ConnectionID).Get(ctx, &target); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, readOpts), activityGetDisconnectTarget, d.in.ConnectionID).Get(ctx, &target); err != nil {
 		return DisconnectResult{}, err // cancelled by an operator
 	}
 	if !target.Found || target.Status == ConnectionDisconnected {
@@ -221,7 +221,7 @@ func (d *disconnect) round(ctx workflow.Context) bool {
 	}
 	step.EventID = d.result.EventID
 	var commit DisconnectCommit
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityCommitDisconnect, step).Get(ctx, &commit); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCommitDisconnect, step).Get(ctx, &commit); err != nil {
 		// The claim was lost (an expired lease taken over) or PostgreSQL refused for minutes:
 		// the sibling check is stale, so the next round starts over.
 		logger.Warn("the disconnect could not commit; retrying later", "ConnectionId", d.in.ConnectionID, "error", err)
@@ -237,7 +237,7 @@ func (d *disconnect) round(ctx workflow.Context) bool {
 func (d *disconnect) release(ctx workflow.Context, claim ClaimInput) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A release that fails is harmless: the lease expires by itself.
-	_ = workflow.ExecuteActivity(withOptions(dctx, dbOptions), activityReleaseWaba, claim).Get(dctx, nil)
+	_ = workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityReleaseWaba, claim).Get(dctx, nil)
 }
 
 // cancelHeartbeat ends the connection's heartbeat workflow (coexistence only; the others have

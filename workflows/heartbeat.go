@@ -182,7 +182,7 @@ func (h *heartbeat) confirm(ctx workflow.Context) (HeartbeatState, error) {
 	}
 	in := HeartbeatConfirmInput{ConnectionID: h.in.ConnectionID, EventID: h.ids.EventID(ctx), Period: h.state.Period}
 	var st HeartbeatState
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityConfirmHeartbeat, in).Get(ctx, &st); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityConfirmHeartbeat, in).Get(ctx, &st); err != nil {
 		return HeartbeatState{}, err
 	}
 	h.accept(st)
@@ -192,9 +192,9 @@ func (h *heartbeat) confirm(ctx workflow.Context) (HeartbeatState, error) {
 }
 
 func (h *heartbeat) run(ctx workflow.Context) error {
-	lctx := withOptions(ctx, dbOptions)
+	lctx := withLocalOptions(ctx, dbLocalOptions)
 	load := HeartbeatLoadInput{ConnectionID: h.in.ConnectionID, Period: h.in.Period, DueSoonBefore: h.in.DueSoonBefore}
-	if err := workflow.ExecuteActivity(lctx, activityLoadHeartbeat, load).Get(ctx, &h.state); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, activityLoadHeartbeat, load).Get(ctx, &h.state); err != nil {
 		return err
 	}
 	h.loaded = true
@@ -249,7 +249,7 @@ func (h *heartbeat) next(now time.Time) (string, time.Duration) {
 func (h *heartbeat) transition(ctx workflow.Context, status string) error {
 	in := HeartbeatTransitionInput{ConnectionID: h.in.ConnectionID, LastConfirmedAt: h.state.LastConfirmedAt, Status: status, EventID: h.ids.EventID(ctx)}
 	var out HeartbeatTransition
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityTransitionHeartbeat, in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityTransitionHeartbeat, in).Get(ctx, &out); err != nil {
 		return err
 	}
 	h.accept(out.State)

@@ -120,7 +120,7 @@ func ModeWorkflow(ctx workflow.Context, in ModeInput) error {
 
 	resolve := ModeResolveInput{ConnectionID: in.ConnectionID, Mode: mode, EventID: new(IDSource).EventID(ctx)} // the run's only event
 	var resolved bool
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityResolveConnectionMode, resolve).Get(ctx, &resolved); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityResolveConnectionMode, resolve).Get(ctx, &resolved); err != nil {
 		return err
 	}
 	if !resolved {

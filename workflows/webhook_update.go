@@ -136,7 +136,7 @@ func (u *webhookUpdate) run(ctx workflow.Context) {
 	defer u.release(ctx, claim)
 
 	step := WebhookUpdateStep{WabaID: u.in.WabaID, N: u.in.N, Holder: holder}
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityPrepareWebhookUpdate, step).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityPrepareWebhookUpdate, step).Get(ctx, nil); err != nil {
 		u.reject(ctx, err)
 		return
 	}
@@ -151,7 +151,7 @@ func (u *webhookUpdate) run(ctx workflow.Context) {
 	}
 	step.EventID = u.ids.EventID(ctx)
 	var out WebhookUpdateOutcome
-	if err := workflow.ExecuteActivity(withOptions(ctx, dbOptions), activityCommitWebhookUpdate, step).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCommitWebhookUpdate, step).Get(ctx, &out); err != nil {
 		u.restore(ctx, step)
 		u.reject(ctx, err)
 		return
@@ -180,7 +180,7 @@ func (u *webhookUpdate) restore(ctx workflow.Context, step WebhookUpdateStep) {
 func (u *webhookUpdate) release(ctx workflow.Context, claim ClaimInput) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A release that fails is harmless: the lease expires by itself.
-	_ = workflow.ExecuteActivity(withOptions(dctx, dbOptions), activityReleaseWaba, claim).Get(dctx, nil)
+	_ = workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityReleaseWaba, claim).Get(dctx, nil)
 }
 
 // reject records why the update was refused (the reason travels as the ApplicationError's type,
@@ -198,7 +198,7 @@ func (u *webhookUpdate) reject(ctx workflow.Context, err error) {
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var out WebhookUpdateOutcome
-	if err := workflow.ExecuteActivity(withOptions(dctx, dbOptions), activityRejectWebhookUpdate, end).Get(dctx, &out); err != nil {
+	if err := workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityRejectWebhookUpdate, end).Get(dctx, &out); err != nil {
 		out = WebhookUpdateOutcome{Reason: end.Reason, Message: end.Message}
 	}
 	u.outcome = &out
