@@ -159,6 +159,8 @@ func firstAttemptOptions() workflow.LocalActivityOptions {
 // store the event twice (TestWorkerKilledDuringDelivery).
 type IDSource struct {
 	made int
+	// sideEffects: runs started before changeLocalSteps made random ids as side effects.
+	sideEffects bool
 }
 
 // EventID makes the next event id of this run.
@@ -168,6 +170,11 @@ func (s *IDSource) EventID(ctx workflow.Context) string { return s.next(ctx, ids
 func (s *IDSource) connectionID(ctx workflow.Context) string { return s.next(ctx, ids.Connection) }
 
 func (s *IDSource) next(ctx workflow.Context, prefix string) string {
+	if s.sideEffects {
+		var id string
+		_ = workflow.SideEffect(ctx, func(workflow.Context) any { return ids.New(prefix) }).Get(&id)
+		return id
+	}
 	s.made++
 	return ids.Derived(prefix, workflow.GetInfo(ctx).WorkflowExecution.RunID, strconv.Itoa(s.made))
 }

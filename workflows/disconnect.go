@@ -142,7 +142,8 @@ func disconnectAttributes(t DisconnectTarget) []temporal.SearchAttributeUpdate {
 
 // DisconnectWorkflow disconnects one connection (disconnect/<connectionId>).
 func DisconnectWorkflow(ctx workflow.Context, in DisconnectInput) (DisconnectResult, error) {
-	d := &disconnect{in: in, holder: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	sh := currentShape(ctx)
+	d := &disconnect{in: in, holder: workflow.GetInfo(ctx).WorkflowExecution.ID, shape: sh, ids: sh.idSource()}
 	err := workflow.SetUpdateHandler(ctx, UpdateAwaitDisconnect, func(ctx workflow.Context) (DisconnectResult, error) {
 		err := workflow.Await(ctx, func() bool { return d.decided })
 		return d.result, err
@@ -159,10 +160,10 @@ func DisconnectWorkflow(ctx workflow.Context, in DisconnectInput) (DisconnectRes
 
 func (d *disconnect) run(ctx workflow.Context) (DisconnectResult, error) {
 	// Unlimited retries: a failed run could never be repeated under this id (reject-duplicate).
-	readOpts := dbLocalOptions
-	readOpts.ScheduleToCloseTimeout = 0
+	readLocal, read := dbLocalOptions, dbOptions
+	readLocal.ScheduleToCloseTimeout, read.ScheduleToCloseTimeout = 0, 0
 	var target DisconnectTarget
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, readOpts), activityGetDisconnectTarget, d.in.ConnectionID).Get(ctx, &target); err != nil {
+	if err := d.shape.dbWith(ctx, readLocal, read, activityGetDisconnectTarget, d.in.ConnectionID).Get(ctx, &target); err != nil {
 		return DisconnectResult{}, err // cancelled by an operator
 	}
 	if !target.Found || target.Status == ConnectionDisconnected {
@@ -179,7 +180,7 @@ func (d *disconnect) run(ctx workflow.Context) (DisconnectResult, error) {
 	}
 	d.decided = true
 	if d.result.Disconnected {
-		deliveries := StartDeliveries(ctx, d.result.EventID)
+		deliveries := d.shape.startDeliveries(ctx, d.result.EventID)
 		d.cancelHeartbeat(ctx)
 		deliveries.Wait(ctx)
 	}
@@ -188,6 +189,7 @@ func (d *disconnect) run(ctx workflow.Context) (DisconnectResult, error) {
 
 type disconnect struct {
 	ids     IDSource // every id this run makes
+	shape   shape
 	in      DisconnectInput
 	holder  string
 	target  DisconnectTarget
@@ -221,7 +223,7 @@ func (d *disconnect) round(ctx workflow.Context) bool {
 	}
 	step.EventID = d.result.EventID
 	var commit DisconnectCommit
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCommitDisconnect, step).Get(ctx, &commit); err != nil {
+	if err := d.shape.db(ctx, activityCommitDisconnect, step).Get(ctx, &commit); err != nil {
 		// The claim was lost (an expired lease taken over) or PostgreSQL refused for minutes:
 		// the sibling check is stale, so the next round starts over.
 		logger.Warn("the disconnect could not commit; retrying later", "ConnectionId", d.in.ConnectionID, "error", err)
@@ -237,7 +239,7 @@ func (d *disconnect) round(ctx workflow.Context) bool {
 func (d *disconnect) release(ctx workflow.Context, claim ClaimInput) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A release that fails is harmless: the lease expires by itself.
-	_ = workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityReleaseWaba, claim).Get(dctx, nil)
+	_ = d.shape.db(dctx, activityReleaseWaba, claim).Get(dctx, nil)
 }
 
 // cancelHeartbeat ends the connection's heartbeat workflow (coexistence only; the others have

@@ -133,7 +133,8 @@ func connectionStartOptions(id, partnerID, tenantID, connectionID, taskQueue str
 
 // HeartbeatWorkflow is heartbeat/<connectionId>.
 func HeartbeatWorkflow(ctx workflow.Context, in HeartbeatInput) error {
-	h := &heartbeat{in: in}
+	sh := currentShape(ctx)
+	h := &heartbeat{in: in, shape: sh, ids: sh.idSource()}
 	if err := h.setup(ctx); err != nil {
 		return err
 	}
@@ -142,6 +143,7 @@ func HeartbeatWorkflow(ctx workflow.Context, in HeartbeatInput) error {
 
 type heartbeat struct {
 	ids       IDSource // every id this run makes
+	shape     shape
 	in        HeartbeatInput
 	state     HeartbeatState
 	loaded    bool
@@ -182,7 +184,7 @@ func (h *heartbeat) confirm(ctx workflow.Context) (HeartbeatState, error) {
 	}
 	in := HeartbeatConfirmInput{ConnectionID: h.in.ConnectionID, EventID: h.ids.EventID(ctx), Period: h.state.Period}
 	var st HeartbeatState
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityConfirmHeartbeat, in).Get(ctx, &st); err != nil {
+	if err := h.shape.db(ctx, activityConfirmHeartbeat, in).Get(ctx, &st); err != nil {
 		return HeartbeatState{}, err
 	}
 	h.accept(st)
@@ -192,9 +194,8 @@ func (h *heartbeat) confirm(ctx workflow.Context) (HeartbeatState, error) {
 }
 
 func (h *heartbeat) run(ctx workflow.Context) error {
-	lctx := withLocalOptions(ctx, dbLocalOptions)
 	load := HeartbeatLoadInput{ConnectionID: h.in.ConnectionID, Period: h.in.Period, DueSoonBefore: h.in.DueSoonBefore}
-	if err := workflow.ExecuteLocalActivity(lctx, activityLoadHeartbeat, load).Get(ctx, &h.state); err != nil {
+	if err := h.shape.db(ctx, activityLoadHeartbeat, load).Get(ctx, &h.state); err != nil {
 		return err
 	}
 	h.loaded = true
@@ -249,7 +250,7 @@ func (h *heartbeat) next(now time.Time) (string, time.Duration) {
 func (h *heartbeat) transition(ctx workflow.Context, status string) error {
 	in := HeartbeatTransitionInput{ConnectionID: h.in.ConnectionID, LastConfirmedAt: h.state.LastConfirmedAt, Status: status, EventID: h.ids.EventID(ctx)}
 	var out HeartbeatTransition
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityTransitionHeartbeat, in).Get(ctx, &out); err != nil {
+	if err := h.shape.db(ctx, activityTransitionHeartbeat, in).Get(ctx, &out); err != nil {
 		return err
 	}
 	h.accept(out.State)

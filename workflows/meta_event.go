@@ -133,7 +133,8 @@ func RemovalReason(event string) string {
 // MetaEventWorkflow handles one Meta app webhook delivery (meta-event/<hash>).
 func MetaEventWorkflow(ctx workflow.Context, in MetaEventInput) (MetaEventResult, error) {
 	// Nobody waits on this workflow: first attempts run in the worker, the cheapest way.
-	m := &metaEvent{deliveries: StartDeliveriesInWorker(ctx)}
+	sh := currentShape(ctx)
+	m := &metaEvent{deliveries: StartDeliveriesInWorker(ctx), shape: sh, ids: sh.idSource()}
 	for _, ch := range in.Changes {
 		m.handle(ctx, ch)
 	}
@@ -143,13 +144,13 @@ func MetaEventWorkflow(ctx workflow.Context, in MetaEventInput) (MetaEventResult
 
 type metaEvent struct {
 	ids        IDSource // every id this run makes
+	shape      shape
 	result     MetaEventResult
 	deliveries *Deliveries
 }
 
 func (m *metaEvent) handle(ctx workflow.Context, ch metawebhook.Change) {
 	logger := workflow.GetLogger(ctx)
-	dbCtx := withLocalOptions(ctx, dbLocalOptions)
 	switch {
 	case ch.Field == metawebhook.FieldAccountUpdate && RemovalReason(ch.Event) != "":
 		m.disconnectAll(ctx, ch.WabaID, RemovalReason(ch.Event))
@@ -161,14 +162,14 @@ func (m *metaEvent) handle(ctx workflow.Context, ch metawebhook.Change) {
 		}
 		var n int
 		in := CoexistenceInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Status: status}
-		if err := workflow.ExecuteLocalActivity(dbCtx, activitySetCoexistenceStatus, in).Get(ctx, &n); err != nil {
+		if err := m.shape.db(ctx, activitySetCoexistenceStatus, in).Get(ctx, &n); err != nil {
 			logger.Error("the coexistence status could not be stored", "WabaId", ch.WabaID, "error", err)
 		}
 		m.result.Coexistence += n
 	case ch.Field == metawebhook.FieldQualityUpdate:
 		var n int
 		in := QualityInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Event: ch.Event, Limit: ch.Limit, At: ch.Time}
-		if err := workflow.ExecuteLocalActivity(dbCtx, activityApplyQualityUpdate, in).Get(ctx, &n); err != nil {
+		if err := m.shape.db(ctx, activityApplyQualityUpdate, in).Get(ctx, &n); err != nil {
 			logger.Error("the quality update could not be stored", "WabaId", ch.WabaID, "error", err)
 		}
 		m.result.HealthUpdates += n
@@ -180,7 +181,7 @@ func (m *metaEvent) handle(ctx workflow.Context, ch metawebhook.Change) {
 // connections lists the WABA's active connections.
 func (m *metaEvent) connections(ctx workflow.Context, wabaID string) ([]WabaConnection, bool) {
 	var conns []WabaConnection
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityListWabaConnections, wabaID).Get(ctx, &conns); err != nil {
+	if err := m.shape.db(ctx, activityListWabaConnections, wabaID).Get(ctx, &conns); err != nil {
 		workflow.GetLogger(ctx).Error("the WABA's connections could not be listed", "WabaId", wabaID, "error", err)
 		return nil, false
 	}
@@ -246,7 +247,7 @@ func (m *metaEvent) forward(ctx workflow.Context, ch metawebhook.Change) {
 			t.TenantIDs = append(t.TenantIDs, c.TenantID)
 		}
 	}
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityEmitWabaEvents, in).Get(ctx, nil); err != nil {
+	if err := m.shape.db(ctx, activityEmitWabaEvents, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("the forwarded events could not be stored", "WabaId", ch.WabaID, "field", ch.Field, "error", err)
 		return
 	}

@@ -87,6 +87,7 @@ func ModeStartOptions(in ModeInput, taskQueue string) client.StartWorkflowOption
 
 // ModeWorkflow is mode/<connectionId>.
 func ModeWorkflow(ctx workflow.Context, in ModeInput) error {
+	sh := currentShape(ctx)
 	if in.Delay <= 0 {
 		in.Delay = DefaultModeInitialDelay
 	}
@@ -118,9 +119,10 @@ func ModeWorkflow(ctx workflow.Context, in ModeInput) error {
 		in.Delay = min(in.Delay*2, in.MaxDelay)
 	}
 
-	resolve := ModeResolveInput{ConnectionID: in.ConnectionID, Mode: mode, EventID: new(IDSource).EventID(ctx)} // the run's only event
+	idSrc := sh.idSource() // the run's only event
+	resolve := ModeResolveInput{ConnectionID: in.ConnectionID, Mode: mode, EventID: idSrc.EventID(ctx)}
 	var resolved bool
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityResolveConnectionMode, resolve).Get(ctx, &resolved); err != nil {
+	if err := sh.db(ctx, activityResolveConnectionMode, resolve).Get(ctx, &resolved); err != nil {
 		return err
 	}
 	if !resolved {

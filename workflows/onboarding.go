@@ -301,7 +301,8 @@ func OnboardingStartOptions(in OnboardingInput, taskQueue string) client.StartWo
 
 // OnboardingWorkflow is the workflow of one onboarding session.
 func OnboardingWorkflow(ctx workflow.Context, in OnboardingInput) error {
-	s := &onboarding{in: in, status: StatusPending}
+	sh := currentShape(ctx)
+	s := &onboarding{in: in, status: StatusPending, shape: sh, ids: sh.idSource()}
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
@@ -313,6 +314,7 @@ func OnboardingWorkflow(ctx workflow.Context, in OnboardingInput) error {
 
 type onboarding struct {
 	ids        IDSource // every id this run makes
+	shape      shape
 	in         OnboardingInput
 	status     string
 	pageOpened bool // a page-opened signal is waiting to be handled
@@ -324,7 +326,7 @@ type onboarding struct {
 }
 
 func (s *onboarding) setup(ctx workflow.Context) error {
-	s.deliveries = StartDeliveries(ctx)
+	s.deliveries = s.shape.startDeliveries(ctx)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (string, error) { return s.status, nil }); err != nil {
 		return err
 	}
@@ -405,7 +407,7 @@ func (s *onboarding) markStarted(ctx workflow.Context) {
 	s.started = true
 	eventID := s.ids.EventID(ctx)
 	var emitted bool
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityMarkSessionStarted,
+	if err := s.shape.db(ctx, activityMarkSessionStarted,
 		SessionStep{SessionID: s.in.SessionID, EventID: eventID}).Get(ctx, &emitted); err != nil {
 		return // the session is still usable; an operator sees the failed activity
 	}
@@ -434,7 +436,7 @@ func (s *onboarding) handleCallback(ctx workflow.Context, cb CallbackInput) {
 		s.end(ctx, StatusFailed, ReasonUserError, msg, nil)
 		return
 	}
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityMarkSessionProcessing,
+	if err := s.shape.db(ctx, activityMarkSessionProcessing,
 		ProcessingInput{SessionID: s.in.SessionID, Callback: cb}).Get(ctx, nil); err != nil {
 		s.fail(ctx, err)
 		return
@@ -469,7 +471,7 @@ func (s *onboarding) process(ctx workflow.Context, cb CallbackInput) {
 	defer s.release(ctx, claim)
 
 	var plan SiblingPlan
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCheckSiblings,
+	if err := s.shape.db(ctx, activityCheckSiblings,
 		SiblingInput{SessionID: s.in.SessionID, Discovery: found}).Get(ctx, &plan); err != nil {
 		s.fail(ctx, err)
 		return
@@ -502,7 +504,7 @@ func (s *onboarding) process(ctx workflow.Context, cb CallbackInput) {
 		TokenSecretID: exchange.TokenSecretID, Discovery: found, Plan: plan, Register: reg, Syncs: syncs,
 	}
 	var out Outcome
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCommitConnection, commit).Get(ctx, &out); err != nil {
+	if err := s.shape.db(ctx, activityCommitConnection, commit).Get(ctx, &out); err != nil {
 		s.undoAndFail(ctx, step, err)
 		return
 	}
@@ -546,7 +548,7 @@ func (s *onboarding) undoAndFail(ctx workflow.Context, step MetaStepInput, cause
 func (s *onboarding) release(ctx workflow.Context, claim ClaimInput) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A release that fails is harmless: the lease expires by itself.
-	_ = workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityReleaseWaba, claim).Get(dctx, nil)
+	_ = s.shape.db(dctx, activityReleaseWaba, claim).Get(dctx, nil)
 }
 
 // fail records the failure a step's error carries (its reason travels as the ApplicationError's
@@ -576,7 +578,7 @@ func (s *onboarding) end(ctx workflow.Context, status, reason, message string, d
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var out Outcome
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityEndSession, in).Get(dctx, &out); err != nil {
+	if err := s.shape.db(dctx, activityEndSession, in).Get(dctx, &out); err != nil {
 		// PostgreSQL refused for ten minutes: report the outcome anyway so callers are not stuck.
 		out = Outcome{Status: status, Reason: reason}
 	}
@@ -602,8 +604,4 @@ func isReason(t string) bool {
 
 func withOptions(ctx workflow.Context, o workflow.ActivityOptions) workflow.Context {
 	return workflow.WithActivityOptions(ctx, o)
-}
-
-func withLocalOptions(ctx workflow.Context, o workflow.LocalActivityOptions) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, o)
 }

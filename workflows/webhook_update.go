@@ -102,7 +102,8 @@ func WebhookUpdateStartOptions(in WebhookUpdateInput, taskQueue string) client.S
 
 // WebhookUpdateWorkflow is webhook-update/<wabaId>/<n>.
 func WebhookUpdateWorkflow(ctx workflow.Context, in WebhookUpdateInput) (WebhookUpdateOutcome, error) {
-	u := &webhookUpdate{in: in, deliveries: StartDeliveries(ctx)}
+	sh := currentShape(ctx)
+	u := &webhookUpdate{in: in, deliveries: sh.startDeliveries(ctx), shape: sh, ids: sh.idSource()}
 	err := workflow.SetUpdateHandler(ctx, UpdateWebhookResult, func(ctx workflow.Context) (WebhookUpdateOutcome, error) {
 		if err := workflow.Await(ctx, func() bool { return u.outcome != nil }); err != nil {
 			return WebhookUpdateOutcome{}, err
@@ -121,6 +122,7 @@ func WebhookUpdateWorkflow(ctx workflow.Context, in WebhookUpdateInput) (Webhook
 
 type webhookUpdate struct {
 	ids        IDSource // every id this run makes
+	shape      shape
 	in         WebhookUpdateInput
 	outcome    *WebhookUpdateOutcome
 	deliveries *Deliveries
@@ -136,7 +138,7 @@ func (u *webhookUpdate) run(ctx workflow.Context) {
 	defer u.release(ctx, claim)
 
 	step := WebhookUpdateStep{WabaID: u.in.WabaID, N: u.in.N, Holder: holder}
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityPrepareWebhookUpdate, step).Get(ctx, nil); err != nil {
+	if err := u.shape.db(ctx, activityPrepareWebhookUpdate, step).Get(ctx, nil); err != nil {
 		u.reject(ctx, err)
 		return
 	}
@@ -151,7 +153,7 @@ func (u *webhookUpdate) run(ctx workflow.Context) {
 	}
 	step.EventID = u.ids.EventID(ctx)
 	var out WebhookUpdateOutcome
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(ctx, dbLocalOptions), activityCommitWebhookUpdate, step).Get(ctx, &out); err != nil {
+	if err := u.shape.db(ctx, activityCommitWebhookUpdate, step).Get(ctx, &out); err != nil {
 		u.restore(ctx, step)
 		u.reject(ctx, err)
 		return
@@ -180,7 +182,7 @@ func (u *webhookUpdate) restore(ctx workflow.Context, step WebhookUpdateStep) {
 func (u *webhookUpdate) release(ctx workflow.Context, claim ClaimInput) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A release that fails is harmless: the lease expires by itself.
-	_ = workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityReleaseWaba, claim).Get(dctx, nil)
+	_ = u.shape.db(dctx, activityReleaseWaba, claim).Get(dctx, nil)
 }
 
 // reject records why the update was refused (the reason travels as the ApplicationError's type,
@@ -198,7 +200,7 @@ func (u *webhookUpdate) reject(ctx workflow.Context, err error) {
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var out WebhookUpdateOutcome
-	if err := workflow.ExecuteLocalActivity(withLocalOptions(dctx, dbLocalOptions), activityRejectWebhookUpdate, end).Get(dctx, &out); err != nil {
+	if err := u.shape.db(dctx, activityRejectWebhookUpdate, end).Get(dctx, &out); err != nil {
 		out = WebhookUpdateOutcome{Reason: end.Reason, Message: end.Message}
 	}
 	u.outcome = &out

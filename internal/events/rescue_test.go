@@ -15,6 +15,7 @@ import (
 	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/testenv"
 	"github.com/dualhook/dualhook/workflows"
 )
 
@@ -24,7 +25,9 @@ import (
 func TestStrandedEventIsReplayedAfterItsWorkflowIsTerminated(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := eventstest.New(t, eventstest.Options{Schedule: []time.Duration{time.Hour}})
+	// Its own database: the reconciler reads every pending event, and the clock moved two hours
+	// ahead below would make the package's other tests' events its business.
+	s := eventstest.New(t, eventstest.Options{Schedule: []time.Duration{time.Hour}, Store: testenv.OwnStore(t)})
 	s.Activities.Temporal = s.Temporal
 	s.Activities.Config.EventRescueAfter = time.Nanosecond
 	s.StartWorker()
@@ -81,7 +84,7 @@ func TestStrandedEventIsReplayedAfterItsWorkflowIsTerminated(t *testing.T) {
 func TestEventWithoutWorkflowIsLeftAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := eventstest.New(t, eventstest.Options{})
+	s := eventstest.New(t, eventstest.Options{Store: testenv.OwnStore(t)})
 	s.Activities.Temporal = s.Temporal
 	s.Activities.Config.EventRescueAfter = time.Nanosecond
 	partner, _ := s.NewPartner(nil, nil)

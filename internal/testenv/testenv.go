@@ -90,6 +90,25 @@ func Store(t testing.TB) *store.Store {
 	return s
 }
 
+// OwnStore returns a store on a fresh migrated database of the test's own (dropped with the
+// package's), for a test whose subject reads a whole table — a reconciler — and must not see
+// the rows of the package's other tests running in parallel.
+func OwnStore(t testing.TB) *store.Store {
+	t.Helper()
+	u, err := createDatabase()
+	if err != nil {
+		t.Fatalf("testenv: PostgreSQL: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, u)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 func adminURL() string {
 	if u := os.Getenv("DUALHOOK_TEST_DATABASE_URL"); u != "" {
 		return u
