@@ -268,6 +268,9 @@ type EmitOutput struct {
 // EmitWorkflow emits events the way the real workflows do: ids from NewEventID, stored by an
 // activity together with a state change, then delivered by this workflow (or its children).
 func EmitWorkflow(ctx workflow.Context, in EmitInput) (EmitOutput, error) {
+	// The real workflows record their shape version first (workflows/versions.go); so does this
+	// stand-in, so tests and the benchmark pay what they pay.
+	_ = workflow.GetVersion(ctx, "local-steps", workflow.DefaultVersion, 1)
 	var idSource workflows.IDSource
 	var out EmitOutput
 	for range in.Events {
