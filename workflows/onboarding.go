@@ -21,8 +21,10 @@ import (
 //     check the sibling rules, subscribe the override at Meta, register the number (Cloud API) or
 //     trigger the coexistence syncs, and commit everything with onboarding.completed in one
 //     transaction. A failure after Meta was changed undoes the change before recording `failed`.
+//     The PostgreSQL-only steps are local activities (shape.db); the others call Meta.
 //  5. The Update returns the outcome (status + redirect URL) as soon as it is committed; the
-//     workflow then waits for its event deliveries before it ends.
+//     deliveries are activities (StartDeliveries), so the answer never waits for the partner's
+//     receiver; the workflow waits for them before it ends.
 //
 // The expiry is a durable timer: it fires even if every process restarted in between.
 
