@@ -172,6 +172,11 @@ func (p Policy) CheckResolves(ctx context.Context, raw string) error {
 	if r == nil {
 		r = net.DefaultResolver
 	}
+	// A request already cancelled does not resolve: the resolver would race the cancellation
+	// against an answer it may already have (its select picks either).
+	if err := ctx.Err(); err != nil {
+		return &ResolveError{Host: host, Err: err}
+	}
 	addrs, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return &ResolveError{Host: host, Err: err}
