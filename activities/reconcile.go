@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -46,8 +47,6 @@ func (a *Activities) ReconcileSessions(ctx context.Context) (wf.ReconcileResult,
 
 // Stranded events: how the reconciler works through pending events.
 const (
-	// defaultEventRescueAfter applies when Config.EventRescueAfter is unset.
-	defaultEventRescueAfter = 10 * time.Minute
 	// rescueRecheck: a pending event whose workflow was running is looked at again after this.
 	// Events wait up to 24 h between attempts, so most candidates are alive; this keeps the
 	// Temporal calls to a trickle however many there are.
@@ -65,13 +64,9 @@ func (a *Activities) RescueStrandedEvents(ctx context.Context) (int, error) {
 	if a.Temporal == nil {
 		return 0, fmt.Errorf("rescue: no Temporal client")
 	}
-	after := a.Config.EventRescueAfter
-	if after == 0 {
-		after = defaultEventRescueAfter
-	}
 	now := a.now()
 	rows, err := a.Store.ListRescueCandidates(ctx, dbq.ListRescueCandidatesParams{
-		UpdatedBefore: now.Add(-after), CheckedBefore: now.Add(-rescueRecheck), RowLimit: rescueBatch,
+		UpdatedBefore: now.Add(-a.Config.EventRescueWait()), CheckedBefore: now.Add(-rescueRecheck), RowLimit: rescueBatch,
 	})
 	if err != nil {
 		return 0, err
@@ -105,9 +100,13 @@ func (a *Activities) stranded(ctx context.Context, ev dbq.Event) (bool, error) {
 	if ev.WorkflowID == nil {
 		return false, nil
 	}
-	candidates := []string{*ev.WorkflowID, wf.DeliveryID(ev.ID)}
+	candidates := []string{wf.DeliveryID(ev.ID)}
 	if ev.RedeliveryCount > 0 {
 		candidates = append(candidates, wf.RedeliveryID(ev.ID, int64(ev.RedeliveryCount)))
+	}
+	// After an attempt the recorded workflow is often one of those two: ask Temporal once.
+	if !slices.Contains(candidates, *ev.WorkflowID) {
+		candidates = append(candidates, *ev.WorkflowID)
 	}
 	for _, id := range candidates {
 		d, err := a.Temporal.DescribeWorkflow(ctx, id, "")

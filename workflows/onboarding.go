@@ -254,7 +254,7 @@ var (
 	// dbLocalOptions run the same PostgreSQL-only steps as local activities, in the worker that
 	// runs the workflow: no task queue round trip and no extra workflow task, which is most of a
 	// step's cost on a busy Temporal server (docs/events.md). Their ids must then come from
-	// NewEventID/newID, never from a side effect (see NewEventID).
+	// IDSource, never from a side effect (see IDSource).
 	dbLocalOptions = workflow.LocalActivityOptions{
 		StartToCloseTimeout:    dbOptions.StartToCloseTimeout,
 		ScheduleToCloseTimeout: dbOptions.ScheduleToCloseTimeout,

@@ -65,8 +65,9 @@ type Config struct {
 	// DeliveryTimeout bounds one attempt: a 2xx must arrive within it (SPEC §8.3: 10 s).
 	DeliveryTimeout time.Duration `env:"DUALHOOK_DELIVERY_TIMEOUT" envDefault:"10s"`
 	// EventRescueAfter is how long a pending event may go without an attempt before the
-	// reconciler asks Temporal whether any workflow still delivers it (docs/events.md).
-	EventRescueAfter time.Duration `env:"DUALHOOK_EVENT_RESCUE_AFTER" envDefault:"10m"`
+	// reconciler asks Temporal whether any workflow still delivers it (docs/events.md); unset
+	// means DefaultEventRescueAfter (see EventRescueWait).
+	EventRescueAfter time.Duration `env:"DUALHOOK_EVENT_RESCUE_AFTER"`
 
 	// HealthRefreshInterval is how often the health-refresh schedule reads every active
 	// connection's number from Meta (SPEC §7.6 [ext]).
@@ -121,6 +122,17 @@ func (c Config) DeliveryRetrySchedule() []time.Duration {
 	default:
 		return DefaultDeliverySchedule
 	}
+}
+
+// DefaultEventRescueAfter is EventRescueAfter when unset.
+const DefaultEventRescueAfter = 10 * time.Minute
+
+// EventRescueWait is the EventRescueAfter in force: the configured one, else the default.
+func (c Config) EventRescueWait() time.Duration {
+	if c.EventRescueAfter > 0 {
+		return c.EventRescueAfter
+	}
+	return DefaultEventRescueAfter
 }
 
 // ValidateDelivery checks the delivery settings (the worker refuses to start otherwise).

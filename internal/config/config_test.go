@@ -61,3 +61,8 @@ func TestDeliveryConfigurationIsChecked(t *testing.T) {
 		assert.Error(t, c.ValidateDelivery(), name)
 	}
 }
+
+func TestEventRescueWaitDefaultsWhenUnset(t *testing.T) {
+	assert.Equal(t, DefaultEventRescueAfter, Config{}.EventRescueWait())
+	assert.Equal(t, time.Minute, Config{EventRescueAfter: time.Minute}.EventRescueWait())
+}
