@@ -67,7 +67,7 @@ func HasPrefix(id, prefix string) bool {
 // Derived returns prefix followed by randomLength base62 characters computed from parts: the
 // same parts always give the same identifier. Workflows use it with their run id (a random
 // UUID) so an identifier made in workflow code survives a replay without a recorded side
-// effect; see workflows.NewEventID.
+// effect; see workflows.IDSource.
 func Derived(prefix string, parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {

@@ -248,8 +248,7 @@ type EmitInput struct {
 	// Interval between events; otherwise one activity emits all.
 	OneByOne bool
 	Interval time.Duration
-	// LocalEmit emits with a local activity, as the PostgreSQL-only steps of workflows do when
-	// nobody waits on them (MetaEventWorkflow).
+	// LocalEmit emits with a local activity, as the workflows' PostgreSQL-only steps do.
 	LocalEmit bool
 	// WaitedOn delivers as a workflow someone waits on does (StartDeliveries: every attempt a
 	// regular activity); otherwise first attempts run in the worker (StartDeliveriesInWorker).
@@ -265,7 +264,7 @@ type EmitOutput struct {
 	Results  []workflows.DeliveryResult
 }
 
-// EmitWorkflow emits events the way the real workflows do: ids from NewEventID, stored by an
+// EmitWorkflow emits events the way the real workflows do: ids from an IDSource, stored by an
 // activity together with a state change, then delivered by this workflow (or its children).
 func EmitWorkflow(ctx workflow.Context, in EmitInput) (EmitOutput, error) {
 	// The real workflows record their shape version first (workflows/versions.go); so does this
