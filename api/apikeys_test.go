@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dualhook/dualhook/internal/apikey"
-	"github.com/dualhook/dualhook/internal/apitest"
+	"github.com/dualhook/dualhook/testkit/apitest"
 )
 
 type keyJSON struct {

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/apitest"
+	"github.com/dualhook/dualhook/testkit/apitest"
 )
 
 // Every class of bad input answers SPEC §10's code in SPEC §1's envelope, never a 500.

@@ -9,12 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/partners"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/eventstest"
 )
 
 type eventJSON struct {

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/apitest"
+	"github.com/dualhook/dualhook/testkit/apitest"
 )
 
 func idem(key string) map[string]string { return map[string]string{"Idempotency-Key": key} }

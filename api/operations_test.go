@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/dualhook/dualhook/internal/apitest"
+	"github.com/dualhook/dualhook/testkit/apitest"
 )
 
 func TestReadyzChecksPostgresAndTemporal(t *testing.T) {

@@ -6,9 +6,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/signature"
+	"github.com/dualhook/dualhook/testkit/apitest"
 )
 
 func TestPartnerSettingsRoundTrip(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/apitest"
+	"github.com/dualhook/dualhook/testkit/apitest"
 )
 
 // Two API processes (separate servers and connection pools, one database) draw on one budget.

@@ -16,10 +16,10 @@ import (
 
 	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/ids"
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 	"github.com/dualhook/dualhook/workflows"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 )
 
 // A person's whole onboarding in a real browser: the partner's app → the co-branded page → the

@@ -9,10 +9,10 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 )
 
 // onboarded is a connection made by a real onboarding through the stack.

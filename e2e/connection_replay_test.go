@@ -15,11 +15,11 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/dualhook/dualhook/internal/apitest"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/payloadcodec"
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/eventstest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 	"github.com/dualhook/dualhook/worker"
 	"github.com/dualhook/dualhook/workflows"
 )

@@ -13,12 +13,12 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/config"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/partners"
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/eventstest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 	"github.com/dualhook/dualhook/worker"
 )
 

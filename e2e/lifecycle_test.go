@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dualhook/dualhook/activities"
-	"github.com/dualhook/dualhook/internal/apitest"
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 )
 
 func TestCancelThroughTheAPIKillsTheLinkAtOnce(t *testing.T) {

@@ -5,7 +5,7 @@ package e2e
 import (
 	"testing"
 
-	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

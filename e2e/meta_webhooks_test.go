@@ -13,15 +13,15 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/connhealth"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/metawebhook"
 	"github.com/dualhook/dualhook/internal/partners"
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/eventstest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 )
 
 // Meta app webhooks (SPEC §11): the sandbox's emitter posts to the API's /meta/webhooks, signed

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/apitest"
-	"github.com/dualhook/dualhook/internal/stacktest"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 )
 
 // The page and its JSON endpoints are the only unauthenticated surface: bad input gets stable

@@ -9,13 +9,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/partners"
-	"github.com/dualhook/dualhook/internal/stacktest"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/eventstest"
+	"github.com/dualhook/dualhook/testkit/stacktest"
 )
 
 // answerBound is how long a user or an API caller may wait here. A workflow whose task waited

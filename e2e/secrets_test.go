@@ -13,9 +13,9 @@ import (
 
 	"github.com/dualhook/dualhook/internal/payloadcodec"
 	"github.com/dualhook/dualhook/internal/secretstore"
-	"github.com/dualhook/dualhook/internal/stacktest"
-	"github.com/dualhook/dualhook/internal/testenv"
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/stacktest"
+	"github.com/dualhook/dualhook/testkit/testenv"
 )
 
 // No token, PIN, verify token or OAuth code appears in any Temporal history, even after

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dualhook/dualhook/internal/config"
-	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/worker"
 	"github.com/dualhook/dualhook/workflows"
 )

@@ -11,10 +11,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dualhook/dualhook/activities"
-	"github.com/dualhook/dualhook/internal/apitest"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/temporalclient"
-	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/testkit/apitest"
+	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/worker"
 	"github.com/dualhook/dualhook/workflows"
 )

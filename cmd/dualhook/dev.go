@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/dualhook/dualhook/internal/devstack"
+	"github.com/dualhook/dualhook/app/devstack"
 )
 
 func devCommand() *cobra.Command {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/dualhook/dualhook/internal/apikey"
 	"github.com/dualhook/dualhook/internal/keyring"
-	"github.com/dualhook/dualhook/internal/testenv"
 	"github.com/dualhook/dualhook/signature"
+	"github.com/dualhook/dualhook/testkit/testenv"
 )
 
 // run executes the CLI in-process, as an operator would in a shell.

@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dualhook/dualhook/api"
+	"github.com/dualhook/dualhook/app"
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/internal/app"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/workflows"

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dualhook/dualhook/internal/devstack"
+	"github.com/dualhook/dualhook/app/devstack"
 	"github.com/dualhook/dualhook/internal/tools"
 )
 

@@ -23,11 +23,11 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/store"
-	"github.com/dualhook/dualhook/internal/testenv"
 	"github.com/dualhook/dualhook/signature"
+	"github.com/dualhook/dualhook/testkit/eventstest"
+	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/worker"
 )
 

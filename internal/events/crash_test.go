@@ -17,11 +17,11 @@ import (
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/keyring"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/internal/temporalclient"
-	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/testkit/eventstest"
+	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/workflows"
 )
 

@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/signature"
+	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/workflows"
 )
 

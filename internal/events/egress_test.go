@@ -17,7 +17,7 @@ import (
 
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
+	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/workflows"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/testkit/eventstest"
 )
 
 func TestRenderIsTheSpecEnvelope(t *testing.T) {

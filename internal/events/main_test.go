@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/testkit/testenv"
 )
 
 func TestMain(m *testing.M) {

@@ -12,10 +12,10 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/events/eventstest"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
-	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/testkit/eventstest"
+	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/workflows"
 )
 

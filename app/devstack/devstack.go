@@ -20,8 +20,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dualhook/dualhook/app"
 	"github.com/dualhook/dualhook/internal/apikey"
-	"github.com/dualhook/dualhook/internal/app"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/internal/keyring"

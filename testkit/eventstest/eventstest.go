@@ -2,7 +2,7 @@
 // with the production activities and workflows, a small workflow that emits and delivers events
 // the way the session and connection workflows do, and a local webhook receiver that records
 // what it gets. Everything talks to the package's test PostgreSQL database and the test Temporal
-// server (internal/testenv), and only ever to 127.0.0.1.
+// server (testkit/testenv), and only ever to 127.0.0.1.
 package eventstest
 
 import (
@@ -34,7 +34,7 @@ import (
 	"github.com/dualhook/dualhook/internal/partners"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/internal/temporalclient"
-	"github.com/dualhook/dualhook/internal/testenv"
+	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/worker"
 	"github.com/dualhook/dualhook/workflows"
 )
