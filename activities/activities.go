@@ -5,11 +5,13 @@ package activities
 
 import (
 	"context"
-	"go.temporal.io/sdk/client"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/config"
@@ -58,4 +60,38 @@ func (a *Activities) noteTokenError(ctx context.Context, connectionID string, er
 		}
 	}
 	return err
+}
+
+// heartbeatInterval is how often a running activity tells Temporal it is alive; the workflows'
+// HeartbeatTimeout for such activities is a few times this.
+const heartbeatInterval = time.Second
+
+// heartbeatUntilDone heartbeats while the activity runs and returns the function that stops it:
+//
+//	defer heartbeatUntilDone(ctx)()
+//
+// Activities that wait on Meta (or on Temporal) use it, so that when their worker dies Temporal
+// notices within the workflow's HeartbeatTimeout (seconds) and retries the step on another
+// worker, instead of waiting out the whole StartToCloseTimeout. Outside an activity (unit tests
+// calling the method directly) it does nothing.
+func heartbeatUntilDone(ctx context.Context) func() {
+	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).HeartbeatTimeout <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(heartbeatInterval)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
 }

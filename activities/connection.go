@@ -9,12 +9,12 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/metagraph"
-	wf "github.com/dualhook/dualhook/workflows"
 )
 
 // Activities of a connection's own workflows: mode resolution (SPEC §6 step 5) and the start of
@@ -33,10 +33,10 @@ func (a *Activities) temporalClient(ctx context.Context) client.Client {
 func (a *Activities) heartbeatPeriods() (period, dueSoonBefore time.Duration) {
 	period, dueSoonBefore = a.Config.HeartbeatPeriod, a.Config.HeartbeatDueSoonBefore
 	if period <= 0 {
-		period = wf.DefaultHeartbeatPeriod
+		period = domain.DefaultHeartbeatPeriod
 	}
 	if dueSoonBefore <= 0 || dueSoonBefore >= period {
-		dueSoonBefore = min(wf.DefaultHeartbeatDueSoonBefore, period/2)
+		dueSoonBefore = min(domain.DefaultHeartbeatDueSoonBefore, period/2)
 	}
 	return period, dueSoonBefore
 }
@@ -50,13 +50,13 @@ func (a *Activities) connectionToken(ctx context.Context, connectionID string) (
 	}
 	switch {
 	case conn.Status != "active":
-		return conn, "", permanent(wf.ReasonConnectionDisconnected, "The connection is disconnected.")
+		return conn, "", permanent(domain.ReasonConnectionDisconnected, "The connection is disconnected.")
 	case conn.TokenStatus == "expired" || conn.AccessTokenSecretID == nil:
-		return conn, "", permanent(wf.ReasonMetaTokenExpired, "Meta no longer accepts the connection's access token; onboard the number again.")
+		return conn, "", permanent(domain.ReasonMetaTokenExpired, "Meta no longer accepts the connection's access token; onboard the number again.")
 	}
 	token, err := secretstore.Read(ctx, a.Store, a.Ring, *conn.AccessTokenSecretID)
 	if errors.Is(err, secretstore.ErrErased) {
-		return conn, "", permanent(wf.ReasonConnectionDisconnected, "The connection's access token was erased.")
+		return conn, "", permanent(domain.ReasonConnectionDisconnected, "The connection's access token was erased.")
 	}
 	return conn, token, err
 }
@@ -65,7 +65,7 @@ func (a *Activities) connectionToken(ctx context.Context, connectionID string) (
 // classifies the error like graphFailure.
 func (a *Activities) connectionGraphFailure(ctx context.Context, connectionID string, err error, reason, what string) error {
 	if metagraph.IsTokenInvalid(a.noteTokenError(ctx, connectionID, err)) {
-		return permanent(wf.ReasonMetaTokenExpired, "Meta no longer accepts the connection's access token; onboard the number again.")
+		return permanent(domain.ReasonMetaTokenExpired, "Meta no longer accepts the connection's access token; onboard the number again.")
 	}
 	return graphFailure(err, reason, what)
 }
@@ -74,22 +74,23 @@ func (a *Activities) connectionGraphFailure(ctx context.Context, connectionID st
 // unknown, heartbeat/<id> when the heartbeat applies. The heartbeat is signalled-with-start with
 // `reset`, so a re-onboarded connection's running heartbeat restarts its clock from the new
 // confirmation instead of keeping the old deadline.
-func (a *Activities) StartConnectionWorkflows(ctx context.Context, in wf.ConnectionStep) error {
+func (a *Activities) StartConnectionWorkflows(ctx context.Context, in domain.ConnectionStep) error {
+	defer heartbeatUntilDone(ctx)()
 	conn, err := a.Store.GetConnection(ctx, in.ConnectionID)
 	if err != nil || conn.Status != "active" {
 		return err
 	}
 	tc, queue := a.temporalClient(ctx), a.Config.TemporalTaskQueue
-	if conn.ConnectionMode == wf.ModeUnknown {
-		mode := wf.ModeInput{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
-		if _, err := tc.ExecuteWorkflow(ctx, wf.ModeStartOptions(mode, queue), wf.ModeWorkflowName, mode); err != nil {
+	if conn.ConnectionMode == domain.ModeUnknown {
+		mode := domain.ModeInput{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
+		if _, err := tc.ExecuteWorkflow(ctx, domain.ModeStartOptions(mode, queue), domain.ModeWorkflowName, mode); err != nil {
 			return err
 		}
 	}
 	if conn.HeartbeatApplies {
-		hb := wf.HeartbeatInput{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
-		if _, err := tc.SignalWithStartWorkflow(ctx, wf.HeartbeatID(conn.ID), wf.SignalHeartbeatReset, nil,
-			wf.HeartbeatStartOptions(hb, queue), wf.HeartbeatWorkflowName, hb); err != nil {
+		hb := domain.HeartbeatInput{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
+		if _, err := tc.SignalWithStartWorkflow(ctx, domain.HeartbeatID(conn.ID), domain.SignalHeartbeatReset, nil,
+			domain.HeartbeatStartOptions(hb, queue), domain.HeartbeatWorkflowName, hb); err != nil {
 			return err
 		}
 	}
@@ -97,23 +98,24 @@ func (a *Activities) StartConnectionWorkflows(ctx context.Context, in wf.Connect
 }
 
 // CheckConnectionMode asks Meta whether the connection's number is on the WhatsApp Business app.
-func (a *Activities) CheckConnectionMode(ctx context.Context, in wf.ConnectionStep) (wf.ModeCheck, error) {
+func (a *Activities) CheckConnectionMode(ctx context.Context, in domain.ConnectionStep) (domain.ModeCheck, error) {
+	defer heartbeatUntilDone(ctx)()
 	conn, token, err := a.connectionToken(ctx, in.ConnectionID)
-	if store.IsNotFound(err) || (err == nil && conn.ConnectionMode != wf.ModeUnknown) || isReason(err, wf.ReasonConnectionDisconnected) {
-		return wf.ModeCheck{}, nil // nothing left to resolve
+	if store.IsNotFound(err) || (err == nil && conn.ConnectionMode != domain.ModeUnknown) || isReason(err, domain.ReasonConnectionDisconnected) {
+		return domain.ModeCheck{}, nil // nothing left to resolve
 	}
 	if err != nil {
-		return wf.ModeCheck{}, err
+		return domain.ModeCheck{}, err
 	}
 	phone, err := a.Graph.PhoneNumber(ctx, token, conn.PhoneNumberID)
 	if err != nil {
-		return wf.ModeCheck{}, a.connectionGraphFailure(ctx, conn.ID, err, wf.ReasonMetaUnavailable, "Meta could not describe the phone number")
+		return domain.ModeCheck{}, a.connectionGraphFailure(ctx, conn.ID, err, domain.ReasonMetaUnavailable, "Meta could not describe the phone number")
 	}
-	out := wf.ModeCheck{Pending: true, Mode: wf.ModeUnknown}
+	out := domain.ModeCheck{Pending: true, Mode: domain.ModeUnknown}
 	if phone.IsOnBizApp != nil {
-		out.Mode = wf.ModeCloudAPI
+		out.Mode = domain.ModeCloudAPI
 		if *phone.IsOnBizApp {
-			out.Mode = wf.ModeCoexistence
+			out.Mode = domain.ModeCoexistence
 		}
 	}
 	return out, nil
@@ -121,7 +123,7 @@ func (a *Activities) CheckConnectionMode(ctx context.Context, in wf.ConnectionSt
 
 // ResolveConnectionMode commits the mode with connection.mode_resolved, once; a coexistence
 // connection's heartbeat clock starts now. False when there was nothing to resolve.
-func (a *Activities) ResolveConnectionMode(ctx context.Context, in wf.ModeResolveInput) (bool, error) {
+func (a *Activities) ResolveConnectionMode(ctx context.Context, in domain.ModeResolveInput) (bool, error) {
 	resolved := false
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		if _, err := q.GetEventByID(ctx, in.EventID); err == nil {
@@ -130,13 +132,13 @@ func (a *Activities) ResolveConnectionMode(ctx context.Context, in wf.ModeResolv
 		} else if !store.IsNotFound(err) {
 			return err
 		}
-		params := dbq.ResolveConnectionModeParams{ID: in.ConnectionID, ConnectionMode: in.Mode, HeartbeatStatus: wf.HeartbeatUnknown}
-		if in.Mode == wf.ModeCoexistence {
+		params := dbq.ResolveConnectionModeParams{ID: in.ConnectionID, ConnectionMode: in.Mode, HeartbeatStatus: domain.HeartbeatUnknown}
+		if in.Mode == domain.ModeCoexistence {
 			period, _ := a.heartbeatPeriods()
 			now := a.now().UTC()
 			next := now.Add(period)
 			onboarded := "ONBOARDED"
-			params.CoexistenceStatus, params.HeartbeatApplies, params.HeartbeatStatus = &onboarded, true, wf.HeartbeatOK
+			params.CoexistenceStatus, params.HeartbeatApplies, params.HeartbeatStatus = &onboarded, true, domain.HeartbeatOK
 			params.HeartbeatLastConfirmedAt, params.HeartbeatNextDueAt = &now, &next
 		}
 		conn, err := q.ResolveConnectionMode(ctx, params)
@@ -151,7 +153,7 @@ func (a *Activities) ResolveConnectionMode(ctx context.Context, in wf.ModeResolv
 			ID: in.EventID, PartnerID: conn.PartnerID, Type: eventtypes.ConnectionModeResolved, TenantID: conn.TenantID,
 			ConnectionID: conn.ID, WabaID: conn.WabaID,
 			Data: map[string]any{
-				"connectionId": conn.ID, "tenantId": conn.TenantID, "connectionMode": conn.ConnectionMode, "previousMode": wf.ModeUnknown,
+				"connectionId": conn.ID, "tenantId": conn.TenantID, "connectionMode": conn.ConnectionMode, "previousMode": domain.ModeUnknown,
 			},
 		})
 	})
@@ -161,20 +163,21 @@ func (a *Activities) ResolveConnectionMode(ctx context.Context, in wf.ModeResolv
 // connectionMetaStep turns a connection into the input of onboarding's Meta steps, so mode
 // resolution reuses RegisterNumber and TriggerSyncs rather than copying them: the connection's
 // session holds the PIN reference, the connection the token.
-func (a *Activities) connectionMetaStep(ctx context.Context, connectionID string) (dbq.Connection, wf.MetaStepInput, error) {
+func (a *Activities) connectionMetaStep(ctx context.Context, connectionID string) (dbq.Connection, domain.MetaStepInput, error) {
 	conn, _, err := a.connectionToken(ctx, connectionID)
 	if err != nil {
-		return conn, wf.MetaStepInput{}, err
+		return conn, domain.MetaStepInput{}, err
 	}
-	return conn, wf.MetaStepInput{
+	return conn, domain.MetaStepInput{
 		SessionID: conn.SessionID, TokenSecretID: *conn.AccessTokenSecretID,
-		Discovery: wf.Discovery{WabaID: conn.WabaID, PhoneNumberID: conn.PhoneNumberID, BusinessID: deref(conn.BusinessID), Mode: conn.ConnectionMode},
+		Discovery: domain.Discovery{WabaID: conn.WabaID, PhoneNumberID: conn.PhoneNumberID, BusinessID: deref(conn.BusinessID), Mode: conn.ConnectionMode},
 	}, nil
 }
 
 // RegisterConnectionNumber registers a Cloud API number whose mode resolved late, with
 // onboarding's RegisterNumber (its PIN rules included), and records the PIN on the connection.
-func (a *Activities) RegisterConnectionNumber(ctx context.Context, in wf.ConnectionStep) error {
+func (a *Activities) RegisterConnectionNumber(ctx context.Context, in domain.ConnectionStep) error {
+	defer heartbeatUntilDone(ctx)()
 	conn, step, err := a.connectionMetaStep(ctx, in.ConnectionID)
 	if err != nil {
 		return err
@@ -198,7 +201,8 @@ func (a *Activities) RegisterConnectionNumber(ctx context.Context, in wf.Connect
 
 // TriggerConnectionSyncs triggers the coexistence syncs of a connection whose mode resolved
 // late, with onboarding's TriggerSyncs, and records when.
-func (a *Activities) TriggerConnectionSyncs(ctx context.Context, in wf.ConnectionStep) error {
+func (a *Activities) TriggerConnectionSyncs(ctx context.Context, in domain.ConnectionStep) error {
+	defer heartbeatUntilDone(ctx)()
 	conn, step, err := a.connectionMetaStep(ctx, in.ConnectionID)
 	if err != nil {
 		return err

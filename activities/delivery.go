@@ -20,13 +20,13 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/internal/partners"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/signature"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // Delivery constants of SPEC §8.3.
@@ -56,14 +56,14 @@ const (
 // Temporal's attempt counter: a worker killed mid-request records nothing, so its attempt is
 // simply made again (the receiver may see the event twice — delivery is at-least-once — but the
 // schedule is not shortened), and an attempt that succeeded is never repeated.
-func (a *Activities) DeliverEvent(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+func (a *Activities) DeliverEvent(ctx context.Context, in domain.DeliverEventInput) (domain.DeliveryResult, error) {
 	res, err := a.deliverOnce(ctx, in)
-	if err != nil || res.Status != workflows.DeliveryRetry && res.Status != workflows.DeliveryFailed {
+	if err != nil || res.Status != domain.DeliveryRetry && res.Status != domain.DeliveryFailed {
 		return res, err
 	}
 	// A partner's receiver failing is not our error: benign errors are logged by the SDK at
 	// debug level instead of one ERROR line per attempt (deliverOnce logs the attempt).
-	if res.Status == workflows.DeliveryFailed {
+	if res.Status == domain.DeliveryFailed {
 		return res, temporal.NewApplicationErrorWithOptions(res.Error, errTypeDeliveryFailed, temporal.ApplicationErrorOptions{
 			NonRetryable: true, Details: []any{res}, Category: temporal.ApplicationErrorCategoryBenign,
 		})
@@ -78,20 +78,20 @@ func (a *Activities) DeliverEvent(ctx context.Context, in workflows.DeliverEvent
 // task, which is most of the cost of a delivery on a small Temporal server. It never returns a
 // failed attempt as an error: the workflow reads Status (DeliveryRetry with NextDelay) and
 // hands the rest of the schedule to DeliverEvent.
-func (a *Activities) DeliverEventFirst(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
+func (a *Activities) DeliverEventFirst(ctx context.Context, in domain.DeliverEventInput) (domain.DeliveryResult, error) {
 	return a.deliverOnce(ctx, in)
 }
 
 // deliverOnce makes one attempt and returns its result: delivered, skipped, missing, failed
 // (the last attempt or a 410) or retry (with the delay before the next). An error means the
 // attempt could not be made or recorded (database, worker stopping) and should be made again.
-func (a *Activities) deliverOnce(ctx context.Context, in workflows.DeliverEventInput) (workflows.DeliveryResult, error) {
-	res := workflows.DeliveryResult{EventID: in.EventID}
+func (a *Activities) deliverOnce(ctx context.Context, in domain.DeliverEventInput) (domain.DeliveryResult, error) {
+	res := domain.DeliveryResult{EventID: in.EventID}
 	workflowID := activity.GetInfo(ctx).WorkflowExecution.ID
 	row, err := a.Store.GetEventForDelivery(ctx, dbq.GetEventForDeliveryParams{ID: in.EventID, WorkflowID: workflowID})
 	if store.IsNotFound(err) {
 		// Pruned, or the partner was deleted: nothing to deliver, and nothing to retry.
-		res.Status = workflows.DeliveryMissing
+		res.Status = domain.DeliveryMissing
 		return res, nil
 	}
 	if err != nil {
@@ -100,16 +100,16 @@ func (a *Activities) deliverOnce(ctx context.Context, in workflows.DeliverEventI
 	ev, partner := row.Event, row.Partner
 	res.Attempts = int(row.RunAttempts)
 	if row.RunDelivered {
-		res.Status = workflows.DeliveryDelivered
+		res.Status = domain.DeliveryDelivered
 		return res, nil
 	}
 
 	// Decided now, not at emit time, so a partner who configures a URL later can replay.
 	if reason := skipReason(partner, ev.Type); reason != "" {
-		if _, err := a.record(ctx, ev.ID, workflowID, attemptRecord{outcome: workflows.DeliverySkipped, errText: reason}); err != nil {
+		if _, err := a.record(ctx, ev.ID, workflowID, attemptRecord{outcome: domain.DeliverySkipped, errText: reason}); err != nil {
 			return res, err
 		}
-		res.Status = workflows.DeliverySkipped
+		res.Status = domain.DeliverySkipped
 		return res, nil
 	}
 
@@ -124,21 +124,21 @@ func (a *Activities) deliverOnce(ctx context.Context, in workflows.DeliverEventI
 	}
 	switch {
 	case rec.delivered():
-		rec.outcome = workflows.DeliveryDelivered
+		rec.outcome = domain.DeliveryDelivered
 	case rec.statusCode == http.StatusGone:
-		rec.outcome, final = workflows.DeliveryFailed, true
+		rec.outcome, final = domain.DeliveryFailed, true
 		rec.errText = "410 Gone: the receiver asked to stop retrying"
 	case final:
-		rec.outcome = workflows.DeliveryFailed
+		rec.outcome = domain.DeliveryFailed
 	default:
-		rec.outcome = workflows.DeliveryRetry
+		rec.outcome = domain.DeliveryRetry
 	}
 	if _, err := a.record(ctx, ev.ID, workflowID, rec); err != nil {
 		return res, err
 	}
 	res.Attempts = attempt
 	res.Status = rec.outcome
-	if rec.outcome == workflows.DeliveryDelivered {
+	if rec.outcome == domain.DeliveryDelivered {
 		return res, nil
 	}
 	res.Error = fmt.Sprintf("attempt %d of %d: %s", attempt, len(schedule)+1, rec.errText)
@@ -151,15 +151,15 @@ func (a *Activities) deliverOnce(ctx context.Context, in workflows.DeliverEventI
 }
 
 // DescribeEvent labels the workflow that delivers an event (search attributes).
-func (a *Activities) DescribeEvent(ctx context.Context, eventID string) (workflows.EventSummary, error) {
+func (a *Activities) DescribeEvent(ctx context.Context, eventID string) (domain.EventSummary, error) {
 	ev, err := a.Store.GetEventByID(ctx, eventID)
 	if store.IsNotFound(err) {
-		return workflows.EventSummary{}, temporal.NewNonRetryableApplicationError("no event "+eventID, errTypeEventMissing, nil)
+		return domain.EventSummary{}, temporal.NewNonRetryableApplicationError("no event "+eventID, errTypeEventMissing, nil)
 	}
 	if err != nil {
-		return workflows.EventSummary{}, err
+		return domain.EventSummary{}, err
 	}
-	s := workflows.EventSummary{EventID: ev.ID, Type: ev.Type, PartnerID: ev.PartnerID}
+	s := domain.EventSummary{EventID: ev.ID, Type: ev.Type, PartnerID: ev.PartnerID}
 	if ev.TenantID != nil {
 		s.TenantID = *ev.TenantID
 	}
@@ -337,7 +337,7 @@ func Preview(body []byte) string {
 // record stores an attempt and the event's new status.
 func (a *Activities) record(ctx context.Context, eventID, workflowID string, r attemptRecord) (dbq.DeliveryAttempt, error) {
 	status := r.outcome
-	if r.outcome == workflows.DeliveryRetry {
+	if r.outcome == domain.DeliveryRetry {
 		status = events.StatusPending
 	}
 	p := dbq.RecordDeliveryAttemptParams{

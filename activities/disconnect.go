@@ -5,12 +5,12 @@ import (
 	"errors"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/metagraph"
-	wf "github.com/dualhook/dualhook/workflows"
 )
 
 // The disconnect's activities (SPEC §7.4), in the order DisconnectWorkflow runs them.
@@ -24,15 +24,15 @@ const (
 const connectionActive = "active"
 
 // GetDisconnectTarget reads what the disconnect needs to know about the connection.
-func (a *Activities) GetDisconnectTarget(ctx context.Context, connectionID string) (wf.DisconnectTarget, error) {
+func (a *Activities) GetDisconnectTarget(ctx context.Context, connectionID string) (domain.DisconnectTarget, error) {
 	c, err := a.Store.GetConnection(ctx, connectionID)
 	if store.IsNotFound(err) {
-		return wf.DisconnectTarget{ConnectionID: connectionID}, nil
+		return domain.DisconnectTarget{ConnectionID: connectionID}, nil
 	}
 	if err != nil {
-		return wf.DisconnectTarget{}, err
+		return domain.DisconnectTarget{}, err
 	}
-	return wf.DisconnectTarget{
+	return domain.DisconnectTarget{
 		ConnectionID: c.ID, PartnerID: c.PartnerID, TenantID: c.TenantID, WabaID: c.WabaID, Status: c.Status, Found: true,
 	}, nil
 }
@@ -40,8 +40,9 @@ func (a *Activities) GetDisconnectTarget(ctx context.Context, connectionID strin
 // UnsubscribeIfLastSibling removes the app's subscription (and with it the override) from the
 // WABA when no other active connection remains on it. It runs while the workflow holds the
 // WABA's claim, so the sibling count cannot change before the commit.
-func (a *Activities) UnsubscribeIfLastSibling(ctx context.Context, in wf.DisconnectStep) (wf.UnsubscribeResult, error) {
-	var out wf.UnsubscribeResult
+func (a *Activities) UnsubscribeIfLastSibling(ctx context.Context, in domain.DisconnectStep) (domain.UnsubscribeResult, error) {
+	defer heartbeatUntilDone(ctx)()
+	var out domain.UnsubscribeResult
 	conn, err := a.Store.GetConnection(ctx, in.ConnectionID)
 	if err != nil {
 		return out, err
@@ -78,12 +79,12 @@ func (a *Activities) UnsubscribeIfLastSibling(ctx context.Context, in wf.Disconn
 		// already removed), as it does when the business uninstalls it.
 		out.Unsubscribed = true
 		return out, nil
-	case wf.MetaRemoved(in.Reason):
+	case domain.MetaRemoved(in.Reason):
 		// Meta told us it removed the app: whatever it answers now, there is nothing to undo.
 		a.Logger.Info("Meta refused the DELETE after removing the app itself", "waba_id", in.WabaID, "error", err)
 		return out, nil
 	case metagraph.IsTransient(err):
-		return out, transient(wf.ReasonMetaUnavailable, "Meta is temporarily unavailable (removing the subscription): "+err.Error())
+		return out, transient(domain.ReasonMetaUnavailable, "Meta is temporarily unavailable (removing the subscription): "+err.Error())
 	}
 	return out, permanent(errTypeUnsubscribeFailed, "Meta refused to remove the subscription: "+err.Error())
 }
@@ -100,8 +101,8 @@ func (a *Activities) disconnectToken(ctx context.Context, c dbq.Connection) (str
 // disconnected with its reason, its secrets erased (those no other active connection uses), and
 // connection.disconnected. A connection that is already disconnected is left as it is (the first
 // reason wins) and nothing is stored.
-func (a *Activities) CommitDisconnect(ctx context.Context, in wf.DisconnectStep) (wf.DisconnectCommit, error) {
-	var out wf.DisconnectCommit
+func (a *Activities) CommitDisconnect(ctx context.Context, in domain.DisconnectStep) (domain.DisconnectCommit, error) {
+	var out domain.DisconnectCommit
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		conn, err := q.GetConnectionForUpdate(ctx, in.ConnectionID)
 		if store.IsNotFound(err) {

@@ -8,21 +8,21 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/connhealth"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/metagraph"
-	wf "github.com/dualhook/dualhook/workflows"
 )
 
 // RefreshHealthPage refreshes the health snapshot (SPEC §7.6) of up to in.Limit active
 // connections after in.AfterID, one after the other. A connection Meta refuses is counted and
 // skipped (a 190 marks its token expired); only a database failure fails the page, and the
 // retry starts the same page again, which is harmless.
-func (a *Activities) RefreshHealthPage(ctx context.Context, in wf.HealthPage) (wf.HealthPageResult, error) {
+func (a *Activities) RefreshHealthPage(ctx context.Context, in domain.HealthPage) (domain.HealthPageResult, error) {
 	conns, err := a.Store.ListActiveConnectionsAfter(ctx, dbq.ListActiveConnectionsAfterParams{ID: in.AfterID, Limit: int32(in.Limit)})
 	if err != nil {
-		return wf.HealthPageResult{}, err
+		return domain.HealthPageResult{}, err
 	}
 	r := connhealth.Refresher{Store: a.Store, Ring: a.Ring, Graph: a.Graph, Now: a.now, OnGraphError: a.noteTokenError}
-	var out wf.HealthPageResult
+	var out domain.HealthPageResult
 	for _, c := range conns {
 		activity.RecordHeartbeat(ctx, c.ID)
 		out.LastID = c.ID

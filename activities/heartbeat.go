@@ -5,17 +5,17 @@ import (
 	"time"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/store"
-	wf "github.com/dualhook/dualhook/workflows"
 )
 
 // The coexistence heartbeat's activities (SPEC §7.6). Each writes the connection's heartbeat
 // fields and its event in one transaction; the workflow holds only the timers.
 
-func heartbeatState(c dbq.Connection, period, dueSoonBefore time.Duration) wf.HeartbeatState {
-	st := wf.HeartbeatState{
+func heartbeatState(c dbq.Connection, period, dueSoonBefore time.Duration) domain.HeartbeatState {
+	st := domain.HeartbeatState{
 		ConnectionID: c.ID, Applies: c.Status == "active" && c.HeartbeatApplies && c.HeartbeatLastConfirmedAt != nil,
 		Status: c.HeartbeatStatus, Period: period, DueSoonBefore: dueSoonBefore,
 	}
@@ -42,14 +42,14 @@ func (a *Activities) periodsFor(period, dueSoonBefore time.Duration) (time.Durat
 // LoadHeartbeat reads the connection's heartbeat. The deadline is the last confirmation plus the
 // period in force: when a writer assumed another period (onboarding commits SPEC's 13 days; the
 // worker may be configured otherwise), the stored heartbeatNextDueAt is aligned here.
-func (a *Activities) LoadHeartbeat(ctx context.Context, in wf.HeartbeatLoadInput) (wf.HeartbeatState, error) {
+func (a *Activities) LoadHeartbeat(ctx context.Context, in domain.HeartbeatLoadInput) (domain.HeartbeatState, error) {
 	period, dueSoonBefore := a.periodsFor(in.Period, in.DueSoonBefore)
 	conn, err := a.Store.GetConnection(ctx, in.ConnectionID)
 	if store.IsNotFound(err) {
-		return wf.HeartbeatState{ConnectionID: in.ConnectionID}, nil
+		return domain.HeartbeatState{ConnectionID: in.ConnectionID}, nil
 	}
 	if err != nil {
-		return wf.HeartbeatState{}, err
+		return domain.HeartbeatState{}, err
 	}
 	st := heartbeatState(conn, period, dueSoonBefore)
 	if !st.Applies {
@@ -61,7 +61,7 @@ func (a *Activities) LoadHeartbeat(ctx context.Context, in wf.HeartbeatLoadInput
 	case err == nil:
 		st = heartbeatState(aligned, period, dueSoonBefore)
 	case !store.IsNotFound(err): // not found: already aligned
-		return wf.HeartbeatState{}, err
+		return domain.HeartbeatState{}, err
 	}
 	return st, nil
 }
@@ -69,9 +69,9 @@ func (a *Activities) LoadHeartbeat(ctx context.Context, in wf.HeartbeatLoadInput
 // TransitionHeartbeat moves the status to DUE_SOON or OVERDUE with its event, unless somebody
 // confirmed since the workflow set its timer (the last confirmation changed) — then it only
 // reports the current state.
-func (a *Activities) TransitionHeartbeat(ctx context.Context, in wf.HeartbeatTransitionInput) (wf.HeartbeatTransition, error) {
+func (a *Activities) TransitionHeartbeat(ctx context.Context, in domain.HeartbeatTransitionInput) (domain.HeartbeatTransition, error) {
 	period, dueSoonBefore := a.heartbeatPeriods()
-	var out wf.HeartbeatTransition
+	var out domain.HeartbeatTransition
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		if _, err := q.GetEventByID(ctx, in.EventID); err == nil {
 			out.Emitted = true // an earlier attempt committed
@@ -85,7 +85,7 @@ func (a *Activities) TransitionHeartbeat(ctx context.Context, in wf.HeartbeatTra
 			case err == nil:
 				out.Emitted = true
 				typ := eventtypes.HeartbeatDueSoon
-				if in.Status == wf.HeartbeatOverdue {
+				if in.Status == domain.HeartbeatOverdue {
 					typ = eventtypes.HeartbeatOverdue
 				}
 				if err := events.Emit(ctx, q, heartbeatEvent(in.EventID, typ, conn)); err != nil {
@@ -97,7 +97,7 @@ func (a *Activities) TransitionHeartbeat(ctx context.Context, in wf.HeartbeatTra
 		}
 		conn, err := q.GetConnection(ctx, in.ConnectionID)
 		if store.IsNotFound(err) {
-			out.State = wf.HeartbeatState{ConnectionID: in.ConnectionID}
+			out.State = domain.HeartbeatState{ConnectionID: in.ConnectionID}
 			return nil
 		}
 		out.State = heartbeatState(conn, period, dueSoonBefore)
@@ -109,9 +109,9 @@ func (a *Activities) TransitionHeartbeat(ctx context.Context, in wf.HeartbeatTra
 // ConfirmHeartbeat commits a confirmation: OK, last = now, next = now + period, with
 // connection.heartbeat.confirmed. A retried attempt whose first one committed answers the
 // committed state without confirming twice.
-func (a *Activities) ConfirmHeartbeat(ctx context.Context, in wf.HeartbeatConfirmInput) (wf.HeartbeatState, error) {
+func (a *Activities) ConfirmHeartbeat(ctx context.Context, in domain.HeartbeatConfirmInput) (domain.HeartbeatState, error) {
 	period, dueSoonBefore := a.periodsFor(in.Period, 0)
-	var out wf.HeartbeatState
+	var out domain.HeartbeatState
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		if _, err := q.GetEventByID(ctx, in.EventID); err == nil {
 			conn, err := q.GetConnection(ctx, in.ConnectionID)
@@ -125,7 +125,7 @@ func (a *Activities) ConfirmHeartbeat(ctx context.Context, in wf.HeartbeatConfir
 		next := now.Add(period)
 		conn, err := q.ConfirmHeartbeat(ctx, dbq.ConfirmHeartbeatParams{ID: in.ConnectionID, HeartbeatLastConfirmedAt: &now, HeartbeatNextDueAt: &next})
 		if store.IsNotFound(err) {
-			return permanent(wf.ReasonHeartbeatNotApplicable, "The heartbeat applies to active coexistence connections only.")
+			return permanent(domain.ReasonHeartbeatNotApplicable, "The heartbeat applies to active coexistence connections only.")
 		}
 		if err != nil {
 			return err

@@ -6,30 +6,30 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/connhealth"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/metawebhook"
-	wf "github.com/dualhook/dualhook/workflows"
 )
 
 // The Meta event workflow's activities (SPEC §11).
 
 // ListWabaConnections lists the WABA's active connections, across partners (the install has one
 // Meta app, so a WABA-level webhook concerns every partner on it).
-func (a *Activities) ListWabaConnections(ctx context.Context, wabaID string) ([]wf.WabaConnection, error) {
+func (a *Activities) ListWabaConnections(ctx context.Context, wabaID string) ([]domain.WabaConnection, error) {
 	rows, err := a.Store.ListActiveWabaConnections(ctx, wabaID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]wf.WabaConnection, 0, len(rows))
+	out := make([]domain.WabaConnection, 0, len(rows))
 	for _, c := range rows {
-		out = append(out, wf.WabaConnection{ConnectionID: c.ID, PartnerID: c.PartnerID, TenantID: c.TenantID, WabaID: c.WabaID})
+		out = append(out, domain.WabaConnection{ConnectionID: c.ID, PartnerID: c.PartnerID, TenantID: c.TenantID, WabaID: c.WabaID})
 	}
 	return out, nil
 }
 
 // SetCoexistenceStatus records ACCOUNT_OFFBOARDED / ACCOUNT_RECONNECTED on the WABA's
 // coexistence connections and returns how many changed.
-func (a *Activities) SetCoexistenceStatus(ctx context.Context, in wf.CoexistenceInput) (int, error) {
+func (a *Activities) SetCoexistenceStatus(ctx context.Context, in domain.CoexistenceInput) (int, error) {
 	ids, err := a.Store.SetWabaCoexistenceStatus(ctx, dbq.SetWabaCoexistenceStatusParams{
 		CoexistenceStatus: in.Status, WabaID: in.WabaID, PhoneDigits: optional(in.PhoneDigits),
 	})
@@ -47,7 +47,7 @@ const (
 // ApplyQualityUpdate merges a quality webhook into the health snapshot of the number's active
 // connection(s) on the WABA and returns how many changed. A snapshot checked after the webhook
 // was produced is newer information and stays: Meta's deliveries arrive out of order.
-func (a *Activities) ApplyQualityUpdate(ctx context.Context, in wf.QualityInput) (int, error) {
+func (a *Activities) ApplyQualityUpdate(ctx context.Context, in domain.QualityInput) (int, error) {
 	if in.PhoneDigits == "" {
 		return 0, nil
 	}
@@ -99,7 +99,7 @@ func (a *Activities) ApplyQualityUpdate(ctx context.Context, in wf.QualityInput)
 
 // EmitWabaEvents stores one waba.<field> event per partner, in one transaction, with the ids
 // the workflow made (a retry stores nothing twice).
-func (a *Activities) EmitWabaEvents(ctx context.Context, in wf.WabaEventInput) error {
+func (a *Activities) EmitWabaEvents(ctx context.Context, in domain.WabaEventInput) error {
 	return a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		for _, t := range in.Targets {
 			e := events.New{

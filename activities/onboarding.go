@@ -14,13 +14,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/redirecturl"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/metagraph"
-	wf "github.com/dualhook/dualhook/workflows"
 )
 
 // The onboarding session's activities (SPEC §6), in the order the workflow runs them. Each is
@@ -44,7 +44,7 @@ func transient(reason, message string) error {
 // retries run out), permanent ones fail the step with its reason.
 func graphFailure(err error, reason, what string) error {
 	if metagraph.IsTransient(err) {
-		return transient(wf.ReasonMetaUnavailable, "Meta is temporarily unavailable ("+what+"): "+err.Error())
+		return transient(domain.ReasonMetaUnavailable, "Meta is temporarily unavailable ("+what+"): "+err.Error())
 	}
 	return permanent(reason, what+": "+err.Error())
 }
@@ -61,7 +61,7 @@ func sessionMetadata(s dbq.OnboardingSession) json.RawMessage {
 }
 
 // MarkSessionStarted moves a pending session to started and stores onboarding.started, once.
-func (a *Activities) MarkSessionStarted(ctx context.Context, in wf.SessionStep) (bool, error) {
+func (a *Activities) MarkSessionStarted(ctx context.Context, in domain.SessionStep) (bool, error) {
 	emitted := false
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		s, err := q.MarkSessionStarted(ctx, in.SessionID)
@@ -82,52 +82,53 @@ func (a *Activities) MarkSessionStarted(ctx context.Context, in wf.SessionStep) 
 
 // MarkSessionProcessing records the accepted callback: processing, with the code's reference and
 // the browser's hints.
-func (a *Activities) MarkSessionProcessing(ctx context.Context, in wf.ProcessingInput) error {
+func (a *Activities) MarkSessionProcessing(ctx context.Context, in domain.ProcessingInput) error {
 	cb := in.Callback
 	_, err := a.Store.MarkSessionProcessing(ctx, dbq.MarkSessionProcessingParams{
 		ID: in.SessionID, OauthCodeSecretID: &cb.CodeSecretID, CallbackEvent: optional(cb.Event),
 		CallbackWabaID: optional(cb.WabaID), CallbackPhoneNumberID: optional(cb.PhoneNumberID), CallbackBusinessID: optional(cb.BusinessID),
 	})
 	if store.IsNotFound(err) {
-		return permanent(wf.ReasonInternalError, "The session ended before its callback could be processed.")
+		return permanent(domain.ReasonInternalError, "The session ended before its callback could be processed.")
 	}
 	return err
 }
 
 // ExchangeCode trades the OAuth code for an access token at once (codes live 30 s and work once)
 // and stores the token encrypted before anything else happens.
-func (a *Activities) ExchangeCode(ctx context.Context, in wf.SessionStep) (wf.ExchangeResult, error) {
+func (a *Activities) ExchangeCode(ctx context.Context, in domain.SessionStep) (domain.ExchangeResult, error) {
+	defer heartbeatUntilDone(ctx)()
 	s, err := a.session(ctx, in.SessionID)
 	if err != nil {
-		return wf.ExchangeResult{}, err
+		return domain.ExchangeResult{}, err
 	}
 	if s.AccessTokenSecretID != nil {
-		return wf.ExchangeResult{TokenSecretID: *s.AccessTokenSecretID}, nil // an earlier attempt got it
+		return domain.ExchangeResult{TokenSecretID: *s.AccessTokenSecretID}, nil // an earlier attempt got it
 	}
 	if s.OauthCodeSecretID == nil {
-		return wf.ExchangeResult{}, permanent(wf.ReasonOAuthExchangeFailed, "No authorization code was received.")
+		return domain.ExchangeResult{}, permanent(domain.ReasonOAuthExchangeFailed, "No authorization code was received.")
 	}
 	code, err := secretstore.Read(ctx, a.Store, a.Ring, *s.OauthCodeSecretID)
 	if errors.Is(err, secretstore.ErrErased) {
-		return wf.ExchangeResult{}, permanent(wf.ReasonOAuthExchangeFailed, "The authorization code was already used.")
+		return domain.ExchangeResult{}, permanent(domain.ReasonOAuthExchangeFailed, "The authorization code was already used.")
 	}
 	if err != nil {
-		return wf.ExchangeResult{}, err
+		return domain.ExchangeResult{}, err
 	}
 	token, err := a.Graph.ExchangeCode(ctx, code)
 	if err != nil {
 		// Only a request that never reached Meta may be retried: one that did may have spent the
 		// single-use code, and a second try would only earn 36009.
 		if metagraph.NeverReachedMeta(err) {
-			return wf.ExchangeResult{}, transient(wf.ReasonMetaUnavailable, "Meta could not be reached to exchange the code: "+err.Error())
+			return domain.ExchangeResult{}, transient(domain.ReasonMetaUnavailable, "Meta could not be reached to exchange the code: "+err.Error())
 		}
 		var graphErr *metagraph.Error
 		if errors.As(err, &graphErr) {
-			return wf.ExchangeResult{}, permanent(wf.ReasonOAuthExchangeFailed, "Meta rejected the authorization code: "+err.Error())
+			return domain.ExchangeResult{}, permanent(domain.ReasonOAuthExchangeFailed, "Meta rejected the authorization code: "+err.Error())
 		}
-		return wf.ExchangeResult{}, permanent(wf.ReasonMetaUnavailable, "The code exchange reached Meta but got no answer: "+err.Error())
+		return domain.ExchangeResult{}, permanent(domain.ReasonMetaUnavailable, "The code exchange reached Meta but got no answer: "+err.Error())
 	}
-	var out wf.ExchangeResult
+	var out domain.ExchangeResult
 	err = a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		id, err := secretstore.Create(ctx, q, a.Ring, s.PartnerID, secretstore.KindAccessToken, token.AccessToken)
 		if err != nil {
@@ -149,51 +150,52 @@ func (a *Activities) ExchangeCode(ctx context.Context, in wf.SessionStep) (wf.Ex
 
 // DiscoverAssets establishes the WABA and number from the token, not from the browser
 // (SPEC §6 step 2): the callback's ids are hints that must match what Meta granted.
-func (a *Activities) DiscoverAssets(ctx context.Context, in wf.DiscoverInput) (wf.Discovery, error) {
+func (a *Activities) DiscoverAssets(ctx context.Context, in domain.DiscoverInput) (domain.Discovery, error) {
+	defer heartbeatUntilDone(ctx)()
 	token, err := secretstore.Read(ctx, a.Store, a.Ring, in.TokenSecretID)
 	if err != nil {
-		return wf.Discovery{}, err
+		return domain.Discovery{}, err
 	}
 	info, err := a.Graph.DebugToken(ctx, token)
 	if err != nil {
-		return wf.Discovery{}, graphFailure(err, wf.ReasonDiscoveryFailed, "Meta could not describe the token")
+		return domain.Discovery{}, graphFailure(err, domain.ReasonDiscoveryFailed, "Meta could not describe the token")
 	}
 	if !info.IsValid {
-		return wf.Discovery{}, permanent(wf.ReasonDiscoveryFailed, "Meta reports the new token as invalid.")
+		return domain.Discovery{}, permanent(domain.ReasonDiscoveryFailed, "Meta reports the new token as invalid.")
 	}
 	granted := info.WABAIDs()
 	cb := in.Callback
 	wabaID := cb.WabaID
 	switch {
 	case wabaID != "" && !slices.Contains(granted, wabaID):
-		return wf.Discovery{}, permanent(wf.ReasonDiscoveryFailed, "The WhatsApp Business Account reported by the browser was not granted to this app.")
+		return domain.Discovery{}, permanent(domain.ReasonDiscoveryFailed, "The WhatsApp Business Account reported by the browser was not granted to this app.")
 	case wabaID == "" && len(granted) == 0:
-		return wf.Discovery{}, permanent(wf.ReasonDiscoveryFailed, "The token grants no WhatsApp Business Account.")
+		return domain.Discovery{}, permanent(domain.ReasonDiscoveryFailed, "The token grants no WhatsApp Business Account.")
 	case wabaID == "":
 		wabaID = granted[0] // Meta lists target_ids newest first
 	}
 	waba, err := a.Graph.WABA(ctx, token, wabaID)
 	if err != nil {
-		return wf.Discovery{}, graphFailure(err, wf.ReasonDiscoveryFailed, "Meta could not read the WhatsApp Business Account")
+		return domain.Discovery{}, graphFailure(err, domain.ReasonDiscoveryFailed, "Meta could not read the WhatsApp Business Account")
 	}
 	numbers, err := a.Graph.PhoneNumbers(ctx, token, wabaID)
 	if err != nil {
-		return wf.Discovery{}, graphFailure(err, wf.ReasonDiscoveryFailed, "Meta could not list the account's phone numbers")
+		return domain.Discovery{}, graphFailure(err, domain.ReasonDiscoveryFailed, "Meta could not list the account's phone numbers")
 	}
 	phone, err := a.pickNumber(ctx, wabaID, cb.PhoneNumberID, numbers)
 	if err != nil {
-		return wf.Discovery{}, err
+		return domain.Discovery{}, err
 	}
-	mode := wf.ModeUnknown
+	mode := domain.ModeUnknown
 	switch {
-	case cb.Event == wf.EventFinishCoexistence:
-		mode = wf.ModeCoexistence
+	case cb.Event == domain.EventFinishCoexistence:
+		mode = domain.ModeCoexistence
 	case phone.IsOnBizApp != nil && *phone.IsOnBizApp:
-		mode = wf.ModeCoexistence
+		mode = domain.ModeCoexistence
 	case phone.IsOnBizApp != nil:
-		mode = wf.ModeCloudAPI
+		mode = domain.ModeCloudAPI
 	}
-	return wf.Discovery{
+	return domain.Discovery{
 		WabaID: wabaID, PhoneNumberID: phone.ID, BusinessID: waba.OwnerBusinessID,
 		DisplayPhoneNumber: phone.DisplayPhoneNumber, VerifiedName: phone.VerifiedName, Mode: mode,
 	}, nil
@@ -208,7 +210,7 @@ func (a *Activities) pickNumber(ctx context.Context, wabaID, hint string, number
 				return n, nil
 			}
 		}
-		return metagraph.PhoneNumber{}, permanent(wf.ReasonDiscoveryFailed, "The phone number reported by the browser does not belong to the granted WhatsApp Business Account.")
+		return metagraph.PhoneNumber{}, permanent(domain.ReasonDiscoveryFailed, "The phone number reported by the browser does not belong to the granted WhatsApp Business Account.")
 	}
 	active, err := a.Store.ListActiveWabaConnections(ctx, wabaID)
 	if err != nil {
@@ -237,12 +239,13 @@ func (a *Activities) pickNumber(ctx context.Context, wabaID, hint string, number
 			return n, nil
 		}
 	}
-	return metagraph.PhoneNumber{}, permanent(wf.ReasonDiscoveryFailed, "The WhatsApp Business Account has no phone number that is not already connected.")
+	return metagraph.PhoneNumber{}, permanent(domain.ReasonDiscoveryFailed, "The WhatsApp Business Account has no phone number that is not already connected.")
 }
 
 // ClaimWaba takes the WABA's claim for the holder, or asks to be retried while another holds it.
-func (a *Activities) ClaimWaba(ctx context.Context, in wf.ClaimInput) error {
-	_, err := a.Store.ClaimWaba(ctx, dbq.ClaimWabaParams{WabaID: in.WabaID, Holder: in.Holder, ExpiresAt: a.now().Add(wf.WabaClaimLease)})
+func (a *Activities) ClaimWaba(ctx context.Context, in domain.ClaimInput) error {
+	defer heartbeatUntilDone(ctx)()
+	_, err := a.Store.ClaimWaba(ctx, dbq.ClaimWabaParams{WabaID: in.WabaID, Holder: in.Holder, ExpiresAt: a.now().Add(domain.WabaClaimLease)})
 	if store.IsNotFound(err) {
 		// Benign: waiting for a claim is normal, not an error worth an ERROR log line per retry.
 		return temporal.NewApplicationErrorWithOptions("Another operation on this WhatsApp Business Account is in progress.",
@@ -252,30 +255,30 @@ func (a *Activities) ClaimWaba(ctx context.Context, in wf.ClaimInput) error {
 }
 
 // ReleaseWaba gives the claim back.
-func (a *Activities) ReleaseWaba(ctx context.Context, in wf.ClaimInput) error {
+func (a *Activities) ReleaseWaba(ctx context.Context, in domain.ClaimInput) error {
 	return a.Store.ReleaseWaba(ctx, dbq.ReleaseWabaParams{WabaID: in.WabaID, Holder: in.Holder})
 }
 
 // CheckSiblings applies SPEC §6 step 3 to the WABA's active connections.
-func (a *Activities) CheckSiblings(ctx context.Context, in wf.SiblingInput) (wf.SiblingPlan, error) {
+func (a *Activities) CheckSiblings(ctx context.Context, in domain.SiblingInput) (domain.SiblingPlan, error) {
 	s, err := a.session(ctx, in.SessionID)
 	if err != nil {
-		return wf.SiblingPlan{}, err
+		return domain.SiblingPlan{}, err
 	}
 	verifyToken, err := a.Ring.DecryptString(s.WebhookVerifyTokenCiphertext, secretstore.VerifyTokenAD)
 	if err != nil {
-		return wf.SiblingPlan{}, err
+		return domain.SiblingPlan{}, err
 	}
 	active, err := a.Store.ListActiveWabaConnections(ctx, in.Discovery.WabaID)
 	if err != nil {
-		return wf.SiblingPlan{}, err
+		return domain.SiblingPlan{}, err
 	}
-	plan := wf.SiblingPlan{Siblings: len(active)}
+	plan := domain.SiblingPlan{Siblings: len(active)}
 	for _, c := range active {
 		sameTenant := c.PartnerID == s.PartnerID && c.TenantID == s.TenantID
 		if c.PhoneNumberID == in.Discovery.PhoneNumberID {
 			if !sameTenant {
-				return plan, permanent(wf.ReasonNumberAlreadyConnected, "This phone number is already connected to another account.")
+				return plan, permanent(domain.ReasonNumberAlreadyConnected, "This phone number is already connected to another account.")
 			}
 			plan.ReonboardConnectionID = c.ID
 			continue
@@ -302,7 +305,7 @@ func (a *Activities) CheckSiblings(ctx context.Context, in wf.SiblingInput) (wf.
 		if c.PartnerID == s.PartnerID {
 			details["webhookUrl"] = c.WebhookURL // only ever shown to the same partner
 		}
-		return plan, permanent(wf.ReasonWabaWebhookConflict,
+		return plan, permanent(domain.ReasonWabaWebhookConflict,
 			"This WhatsApp Business Account is already connected by another tenant with a different webhook "+mismatchWords(mismatch)+"; numbers of one account share one webhook.", details)
 	}
 	return plan, nil
@@ -320,7 +323,8 @@ func mismatchWords(m string) string {
 
 // SubscribeOverride subscribes the app to the WABA (Meta requires it before an override), then
 // sets the tenant's webhook URL as the WABA's override. Meta verifies the URL itself.
-func (a *Activities) SubscribeOverride(ctx context.Context, in wf.MetaStepInput) error {
+func (a *Activities) SubscribeOverride(ctx context.Context, in domain.MetaStepInput) error {
+	defer heartbeatUntilDone(ctx)()
 	s, token, err := a.sessionAndToken(ctx, in)
 	if err != nil {
 		return err
@@ -330,20 +334,21 @@ func (a *Activities) SubscribeOverride(ctx context.Context, in wf.MetaStepInput)
 		return err
 	}
 	if err := a.Graph.SubscribeApp(ctx, token, in.Discovery.WabaID); err != nil {
-		return graphFailure(err, wf.ReasonWebhookSubscribeFailed, "Meta refused to subscribe the app to the account")
+		return graphFailure(err, domain.ReasonWebhookSubscribeFailed, "Meta refused to subscribe the app to the account")
 	}
 	if err := a.Graph.SetOverride(ctx, token, in.Discovery.WabaID, s.WebhookOverrideURL, verifyToken); err != nil {
 		if metagraph.IsOverrideVerificationFailed(err) {
-			return permanent(wf.ReasonWebhookSubscribeFailed, "Meta could not verify the webhook URL (it must answer Meta's hub.challenge): "+err.Error())
+			return permanent(domain.ReasonWebhookSubscribeFailed, "Meta could not verify the webhook URL (it must answer Meta's hub.challenge): "+err.Error())
 		}
-		return graphFailure(err, wf.ReasonWebhookSubscribeFailed, "Meta refused the webhook override")
+		return graphFailure(err, domain.ReasonWebhookSubscribeFailed, "Meta refused the webhook override")
 	}
 	return nil
 }
 
 // UndoOverride restores the WABA's previous override after a later step failed: the siblings'
 // webhook when there are active siblings, else no subscription at all.
-func (a *Activities) UndoOverride(ctx context.Context, in wf.MetaStepInput) error {
+func (a *Activities) UndoOverride(ctx context.Context, in domain.MetaStepInput) error {
+	defer heartbeatUntilDone(ctx)()
 	_, token, err := a.sessionAndToken(ctx, in)
 	if err != nil {
 		return err
@@ -354,7 +359,7 @@ func (a *Activities) UndoOverride(ctx context.Context, in wf.MetaStepInput) erro
 	}
 	if len(siblings) == 0 {
 		if err := a.Graph.UnsubscribeApp(ctx, token, in.Discovery.WabaID); err != nil && !metagraph.IsNotSubscribed(err) {
-			return graphFailure(err, wf.ReasonInternalError, "Meta refused to remove the subscription")
+			return graphFailure(err, domain.ReasonInternalError, "Meta refused to remove the subscription")
 		}
 		return nil
 	}
@@ -364,24 +369,25 @@ func (a *Activities) UndoOverride(ctx context.Context, in wf.MetaStepInput) erro
 		return err
 	}
 	if err := a.Graph.SetOverride(ctx, token, in.Discovery.WabaID, previous.WebhookURL, verifyToken); err != nil {
-		return graphFailure(err, wf.ReasonInternalError, "Meta refused to restore the previous override")
+		return graphFailure(err, domain.ReasonInternalError, "Meta refused to restore the previous override")
 	}
 	return nil
 }
 
 // RegisterNumber registers a Cloud API number with a 6-digit PIN that is generated and stored
 // encrypted before the first attempt, so a retry uses the same PIN.
-func (a *Activities) RegisterNumber(ctx context.Context, in wf.MetaStepInput) (wf.RegisterResult, error) {
+func (a *Activities) RegisterNumber(ctx context.Context, in domain.MetaStepInput) (domain.RegisterResult, error) {
+	defer heartbeatUntilDone(ctx)()
 	s, token, err := a.sessionAndToken(ctx, in)
 	if err != nil {
-		return wf.RegisterResult{}, err
+		return domain.RegisterResult{}, err
 	}
 	if s.RegistrationPinSecretID == nil {
 		// Re-onboarding a number we registered before: Meta holds that PIN as the number's
 		// two-step verification PIN, so a new one would be refused (133005). Reuse it.
 		existing, err := a.existingPIN(ctx, in.Discovery)
 		if err != nil {
-			return wf.RegisterResult{}, err
+			return domain.RegisterResult{}, err
 		}
 		err = a.Store.InTx(ctx, func(q *dbq.Queries) error {
 			id := existing
@@ -397,17 +403,17 @@ func (a *Activities) RegisterNumber(ctx context.Context, in wf.MetaStepInput) (w
 			return q.SetSessionRegistrationPin(ctx, dbq.SetSessionRegistrationPinParams{ID: s.ID, RegistrationPinSecretID: &id})
 		})
 		if err != nil {
-			return wf.RegisterResult{}, err
+			return domain.RegisterResult{}, err
 		}
 		if s, err = a.session(ctx, in.SessionID); err != nil {
-			return wf.RegisterResult{}, err
+			return domain.RegisterResult{}, err
 		}
 	}
 	pin, err := secretstore.Read(ctx, a.Store, a.Ring, *s.RegistrationPinSecretID)
 	if err != nil {
-		return wf.RegisterResult{}, err
+		return domain.RegisterResult{}, err
 	}
-	out := wf.RegisterResult{PinSecretID: *s.RegistrationPinSecretID, Registered: true}
+	out := domain.RegisterResult{PinSecretID: *s.RegistrationPinSecretID, Registered: true}
 	err = a.Graph.Register(ctx, token, in.Discovery.PhoneNumberID, pin)
 	if err == nil {
 		return out, nil
@@ -420,11 +426,11 @@ func (a *Activities) RegisterNumber(ctx context.Context, in wf.MetaStepInput) (w
 			return out, nil
 		}
 	}
-	return wf.RegisterResult{}, graphFailure(err, wf.ReasonRegistrationFailed, "Meta refused to register the phone number")
+	return domain.RegisterResult{}, graphFailure(err, domain.ReasonRegistrationFailed, "Meta refused to register the phone number")
 }
 
 // existingPIN is the PIN secret of the active connection on the same number, if any.
-func (a *Activities) existingPIN(ctx context.Context, d wf.Discovery) (string, error) {
+func (a *Activities) existingPIN(ctx context.Context, d domain.Discovery) (string, error) {
 	active, err := a.Store.ListActiveWabaConnections(ctx, d.WabaID)
 	if err != nil {
 		return "", err
@@ -439,18 +445,19 @@ func (a *Activities) existingPIN(ctx context.Context, d wf.Discovery) (string, e
 
 // TriggerSyncs starts the coexistence contact and history syncs, each once (2593107 on a retry
 // means it already started).
-func (a *Activities) TriggerSyncs(ctx context.Context, in wf.MetaStepInput) (wf.SyncResult, error) {
+func (a *Activities) TriggerSyncs(ctx context.Context, in domain.MetaStepInput) (domain.SyncResult, error) {
+	defer heartbeatUntilDone(ctx)()
 	_, token, err := a.sessionAndToken(ctx, in)
 	if err != nil {
-		return wf.SyncResult{}, err
+		return domain.SyncResult{}, err
 	}
-	var out wf.SyncResult
+	var out domain.SyncResult
 	for _, sync := range []struct {
 		kind string
 		at   **time.Time
 	}{{"smb_app_state_sync", &out.ContactSyncTriggeredAt}, {"history", &out.HistorySyncTriggeredAt}} {
 		if err := a.Graph.SMBAppData(ctx, token, in.Discovery.PhoneNumberID, sync.kind); err != nil && !metagraph.IsAlreadySynced(err) {
-			return wf.SyncResult{}, graphFailure(err, wf.ReasonRegistrationFailed, "Meta refused to start the "+sync.kind+" sync")
+			return domain.SyncResult{}, graphFailure(err, domain.ReasonRegistrationFailed, "Meta refused to start the "+sync.kind+" sync")
 		}
 		now := a.now().UTC()
 		*sync.at = &now
@@ -458,7 +465,7 @@ func (a *Activities) TriggerSyncs(ctx context.Context, in wf.MetaStepInput) (wf.
 	return out, nil
 }
 
-func (a *Activities) sessionAndToken(ctx context.Context, in wf.MetaStepInput) (dbq.OnboardingSession, string, error) {
+func (a *Activities) sessionAndToken(ctx context.Context, in domain.MetaStepInput) (dbq.OnboardingSession, string, error) {
 	s, err := a.session(ctx, in.SessionID)
 	if err != nil {
 		return s, "", err
@@ -470,20 +477,20 @@ func (a *Activities) sessionAndToken(ctx context.Context, in wf.MetaStepInput) (
 // CommitConnection writes the outcome in one transaction (SPEC §6 step 6): the connection (new,
 // or the same one re-onboarded), the siblings' webhook, the session `completed`, and the
 // onboarding.completed event.
-func (a *Activities) CommitConnection(ctx context.Context, in wf.CommitInput) (wf.Outcome, error) {
-	var out wf.Outcome
+func (a *Activities) CommitConnection(ctx context.Context, in domain.CommitInput) (domain.Outcome, error) {
+	var out domain.Outcome
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		s, err := q.GetSession(ctx, in.SessionID)
 		if err != nil {
 			return err
 		}
-		if s.Status == wf.StatusCompleted { // an earlier attempt committed
-			out = wf.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL)}
+		if s.Status == domain.StatusCompleted { // an earlier attempt committed
+			out = domain.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL)}
 			return nil
 		}
 		if _, err := q.LockHeldWabaClaim(ctx, dbq.LockHeldWabaClaimParams{WabaID: in.Discovery.WabaID, Holder: in.Holder}); err != nil {
 			if store.IsNotFound(err) {
-				return permanent(wf.ReasonInternalError, "The claim on the WhatsApp Business Account expired before the commit.")
+				return permanent(domain.ReasonInternalError, "The claim on the WhatsApp Business Account expired before the commit.")
 			}
 			return err
 		}
@@ -496,11 +503,11 @@ func (a *Activities) CommitConnection(ctx context.Context, in wf.CommitInput) (w
 		}); err != nil {
 			return err
 		}
-		redirect := redirecturl.WithParams(s.SuccessRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", wf.StatusCompleted}})
+		redirect := redirecturl.WithParams(s.SuccessRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", domain.StatusCompleted}})
 		if _, err := q.CompleteSession(ctx, dbq.CompleteSessionParams{ID: s.ID, ConnectionID: &conn.ID, ResultRedirectURL: &redirect}); err != nil {
 			return err
 		}
-		out = wf.Outcome{Status: wf.StatusCompleted, RedirectURL: redirect}
+		out = domain.Outcome{Status: domain.StatusCompleted, RedirectURL: redirect}
 		return events.Emit(ctx, q, events.New{
 			ID: in.EventID, PartnerID: s.PartnerID, Type: eventtypes.OnboardingCompleted, TenantID: s.TenantID,
 			SessionID: s.ID, ConnectionID: conn.ID, WabaID: conn.WabaID,
@@ -513,13 +520,13 @@ func (a *Activities) CommitConnection(ctx context.Context, in wf.CommitInput) (w
 			},
 		})
 	})
-	if err == nil && out.Status == wf.StatusCompleted && a.Metrics != nil {
-		a.Metrics.Sessions.WithLabelValues(wf.StatusCompleted).Inc()
+	if err == nil && out.Status == domain.StatusCompleted && a.Metrics != nil {
+		a.Metrics.Sessions.WithLabelValues(domain.StatusCompleted).Inc()
 	}
 	return out, err
 }
 
-func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.OnboardingSession, in wf.CommitInput) (dbq.Connection, error) {
+func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.OnboardingSession, in domain.CommitInput) (dbq.Connection, error) {
 	d := in.Discovery
 	now := a.now().UTC()
 	heartbeat := struct {
@@ -529,7 +536,7 @@ func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.
 		next    *time.Time
 	}{status: "UNKNOWN"}
 	var coexStatus *string
-	if d.Mode == wf.ModeCoexistence {
+	if d.Mode == domain.ModeCoexistence {
 		period, _ := a.heartbeatPeriods()
 		next := now.Add(period)
 		heartbeat.applies, heartbeat.status, heartbeat.last, heartbeat.next = true, "OK", &now, &next
@@ -579,15 +586,15 @@ func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.
 		RegisteredAt: registeredAt, TokenIssuedAt: now, TokenExpiresAt: tokenExpires,
 	})
 	if store.IsUniqueViolation(err, "connections_one_active_number") {
-		return dbq.Connection{}, permanent(wf.ReasonNumberAlreadyConnected, "This phone number is already connected.")
+		return dbq.Connection{}, permanent(domain.ReasonNumberAlreadyConnected, "This phone number is already connected.")
 	}
 	return conn, err
 }
 
 // EndSession records failed, cancelled or expired with onboarding.failed, once. A session that
 // already ended is answered as it is.
-func (a *Activities) EndSession(ctx context.Context, in wf.EndInput) (wf.Outcome, error) {
-	var out wf.Outcome
+func (a *Activities) EndSession(ctx context.Context, in domain.EndInput) (domain.Outcome, error) {
+	var out domain.Outcome
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		s, err := q.GetSession(ctx, in.SessionID)
 		if err != nil {
@@ -596,11 +603,11 @@ func (a *Activities) EndSession(ctx context.Context, in wf.EndInput) (wf.Outcome
 		var redirect *string
 		if in.FromCallback {
 			switch in.Status {
-			case wf.StatusCancelled:
-				r := redirecturl.WithParams(s.CancelRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", wf.StatusCancelled}})
+			case domain.StatusCancelled:
+				r := redirecturl.WithParams(s.CancelRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", domain.StatusCancelled}})
 				redirect = &r
-			case wf.StatusFailed:
-				r := redirecturl.WithParams(s.FailureRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", wf.StatusFailed}, {"reason", in.Reason}})
+			case domain.StatusFailed:
+				r := redirecturl.WithParams(s.FailureRedirectURL, [][2]string{{"sessionId", s.ID}, {"status", domain.StatusFailed}, {"reason", in.Reason}})
 				redirect = &r
 			}
 		}
@@ -610,19 +617,19 @@ func (a *Activities) EndSession(ctx context.Context, in wf.EndInput) (wf.Outcome
 				return err
 			}
 		}
-		category := wf.ErrorCategory(in.Reason)
+		category := domain.ErrorCategory(in.Reason)
 		ended, err := q.EndSession(ctx, dbq.EndSessionParams{
 			ID: s.ID, Status: in.Status, FailureReason: &in.Reason, FailureErrorCategory: &category,
 			FailureMessage: &in.Message, FailureDetails: details, ResultRedirectURL: redirect,
 		})
 		if store.IsNotFound(err) {
-			out = wf.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL), Reason: deref(s.FailureReason)}
+			out = domain.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL), Reason: deref(s.FailureReason)}
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		out = wf.Outcome{Status: ended.Status, RedirectURL: deref(ended.ResultRedirectURL), Reason: in.Reason}
+		out = domain.Outcome{Status: ended.Status, RedirectURL: deref(ended.ResultRedirectURL), Reason: in.Reason}
 		if a.Metrics != nil {
 			a.Metrics.Sessions.WithLabelValues(in.Status).Inc()
 		}

@@ -9,19 +9,19 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
-	wf "github.com/dualhook/dualhook/workflows"
+	"github.com/dualhook/dualhook/internal/sessionworkflow"
 )
 
 // reconcileGrace leaves a create in flight alone: its own request starts the workflow.
 const reconcileGrace = 30 * time.Second
 
 // ReconcileSessions starts the workflow of every session whose start was never confirmed.
-func (a *Activities) ReconcileSessions(ctx context.Context) (wf.ReconcileResult, error) {
-	var out wf.ReconcileResult
+func (a *Activities) ReconcileSessions(ctx context.Context) (domain.ReconcileResult, error) {
+	var out domain.ReconcileResult
 	if a.Temporal == nil {
 		return out, fmt.Errorf("reconcile: no Temporal client")
 	}
@@ -32,9 +32,8 @@ func (a *Activities) ReconcileSessions(ctx context.Context) (wf.ReconcileResult,
 		return out, err
 	}
 	for _, s := range rows {
-		in := wf.OnboardingInput{SessionID: s.ID, PartnerID: s.PartnerID, TenantID: s.TenantID, ExpiresAt: s.ExpiresAt, Coexistence: s.Coexistence}
-		_, err := a.Temporal.ExecuteWorkflow(ctx, wf.OnboardingStartOptions(in, a.Config.TemporalTaskQueue), wf.OnboardingWorkflowName, in)
-		if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		starter := sessionworkflow.Starter{Temporal: a.Temporal, TaskQueue: a.Config.TemporalTaskQueue}
+		if err := starter.Start(ctx, s); err != nil {
 			return out, err
 		}
 		if err := a.Store.MarkSessionWorkflowStarted(ctx, s.ID); err != nil {
@@ -100,9 +99,9 @@ func (a *Activities) stranded(ctx context.Context, ev dbq.Event) (bool, error) {
 	if ev.WorkflowID == nil {
 		return false, nil
 	}
-	candidates := []string{wf.DeliveryID(ev.ID)}
+	candidates := []string{domain.DeliveryID(ev.ID)}
 	if ev.RedeliveryCount > 0 {
-		candidates = append(candidates, wf.RedeliveryID(ev.ID, int64(ev.RedeliveryCount)))
+		candidates = append(candidates, domain.RedeliveryID(ev.ID, int64(ev.RedeliveryCount)))
 	}
 	// After an attempt the recorded workflow is often one of those two: ask Temporal once.
 	if !slices.Contains(candidates, *ev.WorkflowID) {

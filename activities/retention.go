@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/dualhook/dualhook/workflows"
+	"github.com/dualhook/dualhook/internal/domain"
 )
 
 const day = 24 * time.Hour
@@ -12,9 +12,9 @@ const day = 24 * time.Hour
 // PruneRetention deletes events (with their attempts), idempotency records, secret-reveal audit
 // rows and spent rate-limit counters older than the policy allows (SPEC §8.6), and, with the
 // events' retention, finished webhook updates and Meta delivery dedupe records.
-func (a *Activities) PruneRetention(ctx context.Context, policy workflows.RetentionPolicy) (workflows.PruneResult, error) {
+func (a *Activities) PruneRetention(ctx context.Context, policy domain.RetentionPolicy) (domain.PruneResult, error) {
 	now := a.now()
-	var r workflows.PruneResult
+	var r domain.PruneResult
 	var err error
 	eventsCutoff := now.Add(-time.Duration(policy.EventsDays) * day)
 	if r.Events, err = a.Store.PruneEvents(ctx, eventsCutoff); err != nil {

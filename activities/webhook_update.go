@@ -5,12 +5,12 @@ import (
 	"slices"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/metagraph"
-	wf "github.com/dualhook/dualhook/workflows"
 )
 
 // The webhook update's activities (SPEC §7.3), in the order the workflow runs them, all under
@@ -25,7 +25,7 @@ func (a *Activities) webhookUpdate(ctx context.Context, q dbq.Querier, wabaID st
 // is active with a valid token and no other tenant has an active sibling on the WABA (siblings
 // share one override, and a PATCH must not move another tenant's traffic). It records the
 // override in force, to restore it if the commit fails after Meta accepted.
-func (a *Activities) PrepareWebhookUpdate(ctx context.Context, in wf.WebhookUpdateStep) error {
+func (a *Activities) PrepareWebhookUpdate(ctx context.Context, in domain.WebhookUpdateStep) error {
 	u, err := a.webhookUpdate(ctx, a.Store, in.WabaID, in.N)
 	if err != nil {
 		return err
@@ -36,9 +36,9 @@ func (a *Activities) PrepareWebhookUpdate(ctx context.Context, in wf.WebhookUpda
 	}
 	switch {
 	case conn.Status != "active":
-		return permanent(wf.ReasonConnectionDisconnected, "The connection is disconnected.")
+		return permanent(domain.ReasonConnectionDisconnected, "The connection is disconnected.")
 	case conn.TokenStatus == "expired":
-		return permanent(wf.ReasonMetaTokenExpired, "Meta no longer accepts the connection's access token; onboard the number again.")
+		return permanent(domain.ReasonMetaTokenExpired, "Meta no longer accepts the connection's access token; onboard the number again.")
 	}
 	siblings, err := a.Store.ListActiveWabaConnections(ctx, in.WabaID)
 	if err != nil {
@@ -46,7 +46,7 @@ func (a *Activities) PrepareWebhookUpdate(ctx context.Context, in wf.WebhookUpda
 	}
 	for _, s := range siblings {
 		if s.PartnerID != conn.PartnerID || s.TenantID != conn.TenantID {
-			return permanent(wf.ReasonWabaWebhookConflict,
+			return permanent(domain.ReasonWabaWebhookConflict,
 				"Another tenant has an active connection on this WhatsApp Business Account; numbers of one account share one webhook, so it cannot be changed for one tenant alone.")
 		}
 	}
@@ -57,13 +57,14 @@ func (a *Activities) PrepareWebhookUpdate(ctx context.Context, in wf.WebhookUpda
 
 // SetWebhookOverride sets the new override at Meta with the connection's token. Meta verifies
 // the URL itself (hub.challenge); a refusal (2200) changes nothing there.
-func (a *Activities) SetWebhookOverride(ctx context.Context, in wf.WebhookUpdateStep) error {
+func (a *Activities) SetWebhookOverride(ctx context.Context, in domain.WebhookUpdateStep) error {
+	defer heartbeatUntilDone(ctx)()
 	u, err := a.webhookUpdate(ctx, a.Store, in.WabaID, in.N)
 	if err != nil {
 		return err
 	}
 	if u.WebhookVerifyTokenCiphertext == nil {
-		return permanent(wf.ReasonInternalError, "The webhook update already ended.")
+		return permanent(domain.ReasonInternalError, "The webhook update already ended.")
 	}
 	verifyToken, err := a.Ring.DecryptString(*u.WebhookVerifyTokenCiphertext, secretstore.VerifyTokenAD)
 	if err != nil {
@@ -75,15 +76,16 @@ func (a *Activities) SetWebhookOverride(ctx context.Context, in wf.WebhookUpdate
 	}
 	if err := a.Graph.SetOverride(ctx, token, conn.WabaID, u.WebhookURL, verifyToken); err != nil {
 		if metagraph.IsOverrideVerificationFailed(err) {
-			return permanent(wf.ReasonWebhookSubscribeFailed, "Meta could not verify the webhook URL (it must answer Meta's hub.challenge): "+err.Error())
+			return permanent(domain.ReasonWebhookSubscribeFailed, "Meta could not verify the webhook URL (it must answer Meta's hub.challenge): "+err.Error())
 		}
-		return a.connectionGraphFailure(ctx, conn.ID, err, wf.ReasonWebhookSubscribeFailed, "Meta refused the webhook override")
+		return a.connectionGraphFailure(ctx, conn.ID, err, domain.ReasonWebhookSubscribeFailed, "Meta refused the webhook override")
 	}
 	return nil
 }
 
 // RestoreWebhookOverride puts back the override recorded by PrepareWebhookUpdate.
-func (a *Activities) RestoreWebhookOverride(ctx context.Context, in wf.WebhookUpdateStep) error {
+func (a *Activities) RestoreWebhookOverride(ctx context.Context, in domain.WebhookUpdateStep) error {
+	defer heartbeatUntilDone(ctx)()
 	u, err := a.webhookUpdate(ctx, a.Store, in.WabaID, in.N)
 	if err != nil {
 		return err
@@ -100,7 +102,7 @@ func (a *Activities) RestoreWebhookOverride(ctx context.Context, in wf.WebhookUp
 		return err
 	}
 	if err := a.Graph.SetOverride(ctx, token, conn.WabaID, *u.PreviousWebhookUrl, verifyToken); err != nil {
-		return a.connectionGraphFailure(ctx, conn.ID, err, wf.ReasonInternalError, "Meta refused to restore the previous override")
+		return a.connectionGraphFailure(ctx, conn.ID, err, domain.ReasonInternalError, "Meta refused to restore the previous override")
 	}
 	return nil
 }
@@ -108,8 +110,8 @@ func (a *Activities) RestoreWebhookOverride(ctx context.Context, in wf.WebhookUp
 // CommitWebhookUpdate writes the accepted update in one transaction: every active sibling's
 // webhook, the connection's name and metadata, the row `applied`, and connection.webhook_updated.
 // A retried attempt whose first one committed answers the stored outcome.
-func (a *Activities) CommitWebhookUpdate(ctx context.Context, in wf.WebhookUpdateStep) (wf.WebhookUpdateOutcome, error) {
-	var out wf.WebhookUpdateOutcome
+func (a *Activities) CommitWebhookUpdate(ctx context.Context, in domain.WebhookUpdateStep) (domain.WebhookUpdateOutcome, error) {
+	var out domain.WebhookUpdateOutcome
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		u, err := a.webhookUpdate(ctx, q, in.WabaID, in.N)
 		if err != nil {
@@ -121,7 +123,7 @@ func (a *Activities) CommitWebhookUpdate(ctx context.Context, in wf.WebhookUpdat
 		}
 		if _, err := q.LockHeldWabaClaim(ctx, dbq.LockHeldWabaClaimParams{WabaID: in.WabaID, Holder: in.Holder}); err != nil {
 			if store.IsNotFound(err) {
-				return permanent(wf.ReasonInternalError, "The claim on the WhatsApp Business Account expired before the commit.")
+				return permanent(domain.ReasonInternalError, "The claim on the WhatsApp Business Account expired before the commit.")
 			}
 			return err
 		}
@@ -131,7 +133,7 @@ func (a *Activities) CommitWebhookUpdate(ctx context.Context, in wf.WebhookUpdat
 			return err
 		}
 		if !slices.ContainsFunc(siblings, func(c dbq.Connection) bool { return c.ID == u.ConnectionID }) {
-			return permanent(wf.ReasonConnectionDisconnected, "The connection was disconnected while its webhook was being updated.")
+			return permanent(domain.ReasonConnectionDisconnected, "The connection was disconnected while its webhook was being updated.")
 		}
 		affected, err := q.SetWabaWebhook(ctx, dbq.SetWabaWebhookParams{
 			WabaID: in.WabaID, WebhookURL: u.WebhookURL, WebhookVerifyTokenCiphertext: *u.WebhookVerifyTokenCiphertext,
@@ -166,26 +168,26 @@ func (a *Activities) CommitWebhookUpdate(ctx context.Context, in wf.WebhookUpdat
 
 // RejectWebhookUpdate records why the update was refused; an update that already ended keeps
 // its outcome.
-func (a *Activities) RejectWebhookUpdate(ctx context.Context, in wf.WebhookUpdateEnd) (wf.WebhookUpdateOutcome, error) {
+func (a *Activities) RejectWebhookUpdate(ctx context.Context, in domain.WebhookUpdateEnd) (domain.WebhookUpdateOutcome, error) {
 	done, err := a.Store.FinishWebhookUpdate(ctx, dbq.FinishWebhookUpdateParams{
 		WabaID: in.WabaID, N: in.N, Status: "rejected", FailureReason: &in.Reason, FailureMessage: &in.Message, AffectedConnectionIds: []string{},
 	})
 	if store.IsNotFound(err) {
 		u, err := a.webhookUpdate(ctx, a.Store, in.WabaID, in.N)
 		if err != nil {
-			return wf.WebhookUpdateOutcome{}, err
+			return domain.WebhookUpdateOutcome{}, err
 		}
 		return webhookUpdateOutcome(u), nil
 	}
 	if err != nil {
-		return wf.WebhookUpdateOutcome{}, err
+		return domain.WebhookUpdateOutcome{}, err
 	}
 	return webhookUpdateOutcome(done), nil
 }
 
 // webhookUpdateOutcome is a finished row as the workflow reports it.
-func webhookUpdateOutcome(u dbq.WebhookUpdate) wf.WebhookUpdateOutcome {
-	return wf.WebhookUpdateOutcome{
+func webhookUpdateOutcome(u dbq.WebhookUpdate) domain.WebhookUpdateOutcome {
+	return domain.WebhookUpdateOutcome{
 		Applied: u.Status == "applied", Reason: deref(u.FailureReason), Message: deref(u.FailureMessage),
 		AffectedConnectionIDs: u.AffectedConnectionIds,
 	}

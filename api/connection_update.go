@@ -16,10 +16,10 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/preflight"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // PATCH /api/v1/connections/{id} (SPEC §7.3). Name and metadata alone commit at once. A webhook
@@ -115,7 +115,7 @@ func (s *Server) patchConnection(c echo.Context) error {
 		// than this refused one again (SPEC §4.4).
 		forgetRecovery(c)
 		if !apierr.Known(out.Reason) || out.Reason == apierr.CodeInternalError {
-			s.log(c).Error("webhook update failed", "workflow_id", workflows.WebhookUpdateID(in.WabaID, in.N), "reason", out.Reason, "message", out.Message)
+			s.log(c).Error("webhook update failed", "workflow_id", domain.WebhookUpdateID(in.WabaID, in.N), "reason", out.Reason, "message", out.Message)
 			return apierr.Internal()
 		}
 		return apierr.New(out.Reason, "%s", out.Message)
@@ -215,9 +215,9 @@ func (s *Server) checkWebhookURL(ctx context.Context, field, raw string) error {
 
 // storeWebhookUpdate numbers the update with the WABA's counter and stores it (the verify token
 // encrypted), or finds the one a crashed earlier attempt with the same Idempotency-Key stored.
-func (s *Server) storeWebhookUpdate(c echo.Context, conn dbq.Connection, v connectionPatch) (workflows.WebhookUpdateInput, error) {
+func (s *Server) storeWebhookUpdate(c echo.Context, conn dbq.Connection, v connectionPatch) (domain.WebhookUpdateInput, error) {
 	ctx := c.Request().Context()
-	in := workflows.WebhookUpdateInput{WabaID: conn.WabaID, ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
+	in := domain.WebhookUpdateInput{WabaID: conn.WabaID, ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
 	var rec webhookUpdateRecovery
 	resumed, err := s.resumeRecovery(c, &rec)
 	if err != nil {
@@ -257,19 +257,19 @@ func forgetRecovery(c echo.Context) {
 // runWebhookUpdate starts the update's workflow with its `result` Update (or joins the running
 // one) and waits for the outcome. An update whose workflow already ended is answered from its
 // row.
-func (s *Server) runWebhookUpdate(ctx context.Context, in workflows.WebhookUpdateInput) (workflows.WebhookUpdateOutcome, error) {
-	var out workflows.WebhookUpdateOutcome
+func (s *Server) runWebhookUpdate(ctx context.Context, in domain.WebhookUpdateInput) (domain.WebhookUpdateOutcome, error) {
+	var out domain.WebhookUpdateOutcome
 	if s.deps.Temporal == nil {
 		return out, unavailable("Temporal is not configured.")
 	}
 	ctx, cancel := context.WithTimeout(ctx, webhookUpdateWait)
 	defer cancel()
-	start := s.deps.Temporal.NewWithStartWorkflowOperation(workflows.WebhookUpdateStartOptions(in, s.deps.Config.TemporalTaskQueue),
-		workflows.WebhookUpdateWorkflowName, in)
+	start := s.deps.Temporal.NewWithStartWorkflowOperation(domain.WebhookUpdateStartOptions(in, s.deps.Config.TemporalTaskQueue),
+		domain.WebhookUpdateWorkflowName, in)
 	handle, err := s.deps.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID: workflows.UpdateWebhookResult, UpdateName: workflows.UpdateWebhookResult, WaitForStage: client.WorkflowUpdateStageCompleted,
+			UpdateID: domain.UpdateWebhookResult, UpdateName: domain.UpdateWebhookResult, WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
 	if err == nil {
@@ -282,10 +282,10 @@ func (s *Server) runWebhookUpdate(ctx context.Context, in workflows.WebhookUpdat
 	if errors.As(err, &notFound) || isWorkflowClosed(err) {
 		u, rerr := s.deps.Store.GetWebhookUpdate(context.WithoutCancel(ctx), dbq.GetWebhookUpdateParams{WabaID: in.WabaID, N: in.N})
 		if rerr == nil && u.Status != "pending" {
-			return workflows.WebhookUpdateOutcome{Applied: u.Status == "applied", Reason: deref(u.FailureReason),
+			return domain.WebhookUpdateOutcome{Applied: u.Status == "applied", Reason: deref(u.FailureReason),
 				Message: deref(u.FailureMessage), AffectedConnectionIDs: u.AffectedConnectionIds}, nil
 		}
 	}
-	s.deps.Logger.Warn("webhook update not decided in time", "workflow_id", workflows.WebhookUpdateID(in.WabaID, in.N), "error", err)
+	s.deps.Logger.Warn("webhook update not decided in time", "workflow_id", domain.WebhookUpdateID(in.WabaID, in.N), "error", err)
 	return out, unavailable("The webhook update is still in progress; retry with the same Idempotency-Key to get its outcome.")
 }

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/dualhook/dualhook/workflows"
+	"github.com/dualhook/dualhook/internal/domain"
 )
 
 // disconnectWait is how long DELETE waits for the disconnect before answering 202 with the
@@ -25,28 +25,28 @@ func (s *Server) disconnectConnection(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if conn.Status == workflows.ConnectionDisconnected {
+	if conn.Status == domain.ConnectionDisconnected {
 		return c.JSON(http.StatusOK, renderConnection(conn))
 	}
 	if s.deps.Temporal == nil {
 		return unavailable("Temporal is not configured.")
 	}
 	ctx := c.Request().Context()
-	target := workflows.DisconnectTarget{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID, WabaID: conn.WabaID}
+	target := domain.DisconnectTarget{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID, WabaID: conn.WabaID}
 	waitCtx, cancel := context.WithTimeout(ctx, disconnectWait)
 	defer cancel()
 	// Update-with-start: the first DELETE starts the workflow, a repeated one (or one racing a
 	// Meta-side removal) attaches to it; both wait only until the disconnect is decided.
-	start := s.deps.Temporal.NewWithStartWorkflowOperation(workflows.DisconnectStartOptions(target, s.deps.Config.TemporalTaskQueue),
-		workflows.DisconnectWorkflowName, workflows.DisconnectInput{ConnectionID: conn.ID, Reason: workflows.DisconnectReasonAPI})
+	start := s.deps.Temporal.NewWithStartWorkflowOperation(domain.DisconnectStartOptions(target, s.deps.Config.TemporalTaskQueue),
+		domain.DisconnectWorkflowName, domain.DisconnectInput{ConnectionID: conn.ID, Reason: domain.DisconnectReasonAPI})
 	handle, err := s.deps.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName: workflows.UpdateAwaitDisconnect, WaitForStage: client.WorkflowUpdateStageCompleted,
+			UpdateName: domain.UpdateAwaitDisconnect, WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
 	if err == nil {
-		var result workflows.DisconnectResult
+		var result domain.DisconnectResult
 		err = handle.Get(waitCtx, &result)
 	}
 	var notFound *serviceerror.NotFound
@@ -63,7 +63,7 @@ func (s *Server) disconnectConnection(c echo.Context) error {
 		return err
 	}
 	status := http.StatusOK
-	if conn.Status != workflows.ConnectionDisconnected {
+	if conn.Status != domain.ConnectionDisconnected {
 		status = http.StatusAccepted
 	}
 	return c.JSON(status, renderConnection(conn))

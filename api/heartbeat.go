@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/internal/apierr"
-	"github.com/dualhook/dualhook/workflows"
+	"github.com/dualhook/dualhook/internal/domain"
 )
 
 // POST /api/v1/connections/{id}/heartbeat/confirm (SPEC §7.6): the `confirm` Update of the
@@ -44,10 +44,10 @@ func (s *Server) confirmHeartbeat(c echo.Context) error {
 	if s.deps.Temporal == nil {
 		return unavailable("Temporal is not configured.")
 	}
-	in := workflows.HeartbeatInput{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
+	in := domain.HeartbeatInput{ConnectionID: conn.ID, PartnerID: conn.PartnerID, TenantID: conn.TenantID}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), heartbeatConfirmWait)
 	defer cancel()
-	var st workflows.HeartbeatState
+	var st domain.HeartbeatState
 	// Twice at most: an Update that lands while the run continues-as-new is refused as "already
 	// completed"; the next attempt reaches the new run.
 	for attempt := 0; ; attempt++ {
@@ -75,13 +75,13 @@ func (s *Server) confirmHeartbeat(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) sendHeartbeatConfirm(ctx context.Context, in workflows.HeartbeatInput, updateID string, out *workflows.HeartbeatState) error {
-	start := s.deps.Temporal.NewWithStartWorkflowOperation(workflows.HeartbeatStartOptions(in, s.deps.Config.TemporalTaskQueue),
-		workflows.HeartbeatWorkflowName, in)
+func (s *Server) sendHeartbeatConfirm(ctx context.Context, in domain.HeartbeatInput, updateID string, out *domain.HeartbeatState) error {
+	start := s.deps.Temporal.NewWithStartWorkflowOperation(domain.HeartbeatStartOptions(in, s.deps.Config.TemporalTaskQueue),
+		domain.HeartbeatWorkflowName, in)
 	handle, err := s.deps.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID: updateID, UpdateName: workflows.UpdateHeartbeatConfirm, WaitForStage: client.WorkflowUpdateStageCompleted,
+			UpdateID: updateID, UpdateName: domain.UpdateHeartbeatConfirm, WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
 	if err != nil {

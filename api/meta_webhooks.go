@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/metawebhook"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // Meta's app webhooks (SPEC §11). Not under /api/v1: Meta is the caller, the app verify token
@@ -54,9 +54,9 @@ func (s *Server) receiveMetaWebhook(c echo.Context) error {
 		return unavailable("Temporal is not configured.")
 	}
 	hash := metawebhook.Hash(body)
-	opts := workflows.MetaEventStartOptions(hash, s.deps.Config.TemporalTaskQueue)
+	opts := domain.MetaEventStartOptions(hash, s.deps.Config.TemporalTaskQueue)
 	ctx := c.Request().Context()
-	_, err = s.deps.Temporal.ExecuteWorkflow(ctx, opts, workflows.MetaEventWorkflowName, workflows.MetaEventInput{DeliveryHash: hash, Changes: changes})
+	_, err = s.deps.Temporal.ExecuteWorkflow(ctx, opts, domain.MetaEventWorkflowName, domain.MetaEventInput{DeliveryHash: hash, Changes: changes})
 	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		// Meta retries a non-2xx for up to 36 hours: the delivery is not lost.
 		s.log(c).Error("starting the Meta event workflow failed", "workflow_id", opts.ID, "error", err)

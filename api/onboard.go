@@ -16,10 +16,10 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/onboardpage"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // The onboarding page and its callback (SPEC §5): the only unauthenticated HTML of the service.
@@ -32,7 +32,7 @@ var tokenShape = regexp.MustCompile(`^[0-9A-Za-z]{44}$`)
 
 func terminal(status string) bool {
 	switch status {
-	case workflows.StatusCompleted, workflows.StatusFailed, workflows.StatusCancelled, workflows.StatusExpired:
+	case domain.StatusCompleted, domain.StatusFailed, domain.StatusCancelled, domain.StatusExpired:
 		return true
 	}
 	return false
@@ -64,12 +64,10 @@ func (s *Server) onboardingPage(c echo.Context) error {
 	if terminal(session.Status) {
 		return onboardpage.RenderGone(w, session.Status)
 	}
-	if session.Status == workflows.StatusPending && s.deps.Temporal != nil {
+	if session.Status == domain.StatusPending && s.deps.Temporal != nil {
 		// First open: the workflow moves the session to started and emits onboarding.started
 		// once. Signal-with-start also repairs a session whose workflow never started.
-		_, err := s.deps.Temporal.SignalWithStartWorkflow(c.Request().Context(), session.WorkflowID, workflows.SignalPageOpened, nil,
-			SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue), workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
-		if err != nil {
+		if err := s.sessionWorkflows().Signal(c.Request().Context(), session, domain.SignalPageOpened, nil); err != nil {
 			s.log(c).Warn("page-opened signal failed", "session_id", session.ID, "error", err)
 		}
 	}
@@ -105,15 +103,15 @@ type decisionResponse struct {
 var (
 	metaID     = regexp.MustCompile(`^[0-9]{1,32}$`)
 	stepName   = regexp.MustCompile(`^[A-Z_]{1,64}$`)
-	finishLike = map[string]bool{workflows.EventFinish: true, workflows.EventFinishOnlyWaba: true, workflows.EventFinishCoexistence: true, "FINISH_GRANT_ONLY_API_ACCESS": true}
-	cancelLike = map[string]bool{workflows.EventCancel: true, workflows.EventError: true, "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING": true, "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING": true}
+	finishLike = map[string]bool{domain.EventFinish: true, domain.EventFinishOnlyWaba: true, domain.EventFinishCoexistence: true, "FINISH_GRANT_ONLY_API_ACCESS": true}
+	cancelLike = map[string]bool{domain.EventCancel: true, domain.EventError: true, "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING": true, "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING": true}
 	codeShape  = regexp.MustCompile(`^[A-Za-z0-9_\-.#=/+]+$`)
 )
 
 func (r *callbackRequest) validate() error {
 	bad := problems{}
 	if r.Event == "" && r.Code != "" {
-		r.Event = workflows.EventFinish // a missing event means FINISH (SPEC §5)
+		r.Event = domain.EventFinish // a missing event means FINISH (SPEC §5)
 	}
 	switch {
 	case finishLike[r.Event]:
@@ -166,7 +164,7 @@ func (s *Server) onboardingCallback(c echo.Context) error {
 		return unavailable("The workflow engine is not configured.")
 	}
 	ctx := c.Request().Context()
-	in := workflows.CallbackInput{
+	in := domain.CallbackInput{
 		Event: req.Event, WabaID: req.WabaID, PhoneNumberID: req.PhoneNumberID, BusinessID: req.BusinessID,
 		ErrorMessage: req.ErrorMessage, CurrentStep: req.CurrentStep,
 	}
@@ -186,24 +184,19 @@ func (s *Server) onboardingCallback(c echo.Context) error {
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, callbackWait)
 	defer cancel()
-	start := s.deps.Temporal.NewWithStartWorkflowOperation(SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue),
-		workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
-	handle, err := s.deps.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID: updateID, UpdateName: workflows.UpdateCallback, Args: []any{in},
-			WaitForStage: client.WorkflowUpdateStageAccepted,
-		},
+	handle, err := s.sessionWorkflows().Update(waitCtx, session, client.UpdateWorkflowOptions{
+		UpdateID: updateID, UpdateName: domain.UpdateCallback, Args: []any{in},
+		WaitForStage: client.WorkflowUpdateStageAccepted,
 	})
 	if err != nil {
 		// Rejected by the validator (already processing or decided), or the workflow is gone:
 		// the row says what to answer.
 		return s.answerFromRow(c, session.ID, err)
 	}
-	var out workflows.Outcome
+	var out domain.Outcome
 	if err := handle.Get(waitCtx, &out); err != nil {
 		if waitRanOut(ctx, waitCtx, err) {
-			return c.JSON(http.StatusAccepted, decisionResponse{Status: workflows.StatusProcessing})
+			return c.JSON(http.StatusAccepted, decisionResponse{Status: domain.StatusProcessing})
 		}
 		return s.answerFromRow(c, session.ID, err)
 	}
@@ -224,7 +217,7 @@ func (s *Server) answerFromRow(c echo.Context, sessionID string, cause error) er
 		return unavailable("The onboarding workflow is not running; retry shortly.")
 	}
 	s.log(c).Info("callback not applied", "session_id", sessionID, "status", session.Status, "reason", cause.Error())
-	return c.JSON(http.StatusAccepted, decisionResponse{Status: workflows.StatusProcessing})
+	return c.JSON(http.StatusAccepted, decisionResponse{Status: domain.StatusProcessing})
 }
 
 // answerDecided repeats the decision of a terminal session (SPEC §5): the same 200 body when the
@@ -235,9 +228,9 @@ func (s *Server) answerDecided(c echo.Context, session dbq.OnboardingSession) er
 	}
 	msg := "This onboarding link has ended."
 	switch session.Status {
-	case workflows.StatusExpired:
+	case domain.StatusExpired:
 		msg = "This onboarding link has expired."
-	case workflows.StatusCancelled:
+	case domain.StatusCancelled:
 		msg = "This onboarding link was cancelled."
 	}
 	// details.status lets the page tell "expired" from "cancelled".
@@ -267,7 +260,7 @@ func (s *Server) onboardingStatus(c echo.Context) error {
 	switch {
 	case terminal(session.Status):
 		return s.answerDecided(c, session)
-	case session.Status == workflows.StatusProcessing:
+	case session.Status == domain.StatusProcessing:
 		return c.JSON(http.StatusAccepted, decisionResponse{Status: session.Status})
 	}
 	// pending or started: nothing is being decided, the user may launch Embedded Signup again.

@@ -19,12 +19,13 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/internal/redirecturl"
 	"github.com/dualhook/dualhook/internal/secretstore"
+	"github.com/dualhook/dualhook/internal/sessionworkflow"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/preflight"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // Limits of SPEC §4.1.
@@ -111,7 +112,7 @@ func (s *Server) createSession(c echo.Context) error {
 		SuccessRedirectURL: v.success, FailureRedirectURL: v.failure, CancelRedirectURL: v.cancel,
 		WebhookOverrideURL: v.overrideURL, WebhookVerifyTokenCiphertext: s.deps.Ring.EncryptString(v.verifyToken, secretstore.VerifyTokenAD),
 		Metadata: v.metadata, Coexistence: v.coexistence, SkipWebhookPreflight: v.skipPreflight,
-		ExpiresAt: s.deps.Now().Add(v.expiresIn).UTC().Truncate(time.Microsecond), WorkflowID: workflows.OnboardingID(rec.SessionID),
+		ExpiresAt: s.deps.Now().Add(v.expiresIn).UTC().Truncate(time.Microsecond), WorkflowID: domain.OnboardingID(rec.SessionID),
 	})
 	if store.IsNotFound(err) { // resumed: the crashed attempt had inserted it
 		session, err = s.deps.Store.GetPartnerSession(ctx, dbq.GetPartnerSessionParams{PartnerID: p.ID, ID: rec.SessionID})
@@ -139,9 +140,7 @@ func (s *Server) ensureSessionWorkflow(ctx context.Context, session dbq.Onboardi
 	if s.deps.Temporal == nil {
 		return unavailable("Temporal is not configured.")
 	}
-	_, err := s.deps.Temporal.ExecuteWorkflow(ctx, SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue),
-		workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
-	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+	if err := s.sessionWorkflows().Start(ctx, session); err != nil {
 		s.deps.Logger.Error("starting the session workflow failed; a retry or the reconciler will start it",
 			"session_id", session.ID, "error", err)
 		return unavailable("The workflow engine is unavailable; retry with the same Idempotency-Key.")
@@ -149,17 +148,9 @@ func (s *Server) ensureSessionWorkflow(ctx context.Context, session dbq.Onboardi
 	return s.deps.Store.MarkSessionWorkflowStarted(ctx, session.ID)
 }
 
-// SessionWorkflowOptions are the start options of a session's workflow.
-func SessionWorkflowOptions(session dbq.OnboardingSession, taskQueue string) client.StartWorkflowOptions {
-	return workflows.OnboardingStartOptions(SessionWorkflowInput(session), taskQueue)
-}
-
-// SessionWorkflowInput is the workflow's input for a session row.
-func SessionWorkflowInput(session dbq.OnboardingSession) workflows.OnboardingInput {
-	return workflows.OnboardingInput{
-		SessionID: session.ID, PartnerID: session.PartnerID, TenantID: session.TenantID,
-		ExpiresAt: session.ExpiresAt, Coexistence: session.Coexistence,
-	}
+// sessionWorkflows starts (or finds) sessions' workflows.
+func (s *Server) sessionWorkflows() sessionworkflow.Starter {
+	return sessionworkflow.Starter{Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TemporalTaskQueue}
 }
 
 func tokenHash(token string) []byte {
@@ -319,8 +310,8 @@ func (s *Server) getSession(c echo.Context) error {
 	return c.JSON(http.StatusOK, renderSession(session))
 }
 
-var sessionStatuses = []string{workflows.StatusPending, workflows.StatusStarted, workflows.StatusProcessing,
-	workflows.StatusCompleted, workflows.StatusFailed, workflows.StatusCancelled, workflows.StatusExpired}
+var sessionStatuses = []string{domain.StatusPending, domain.StatusStarted, domain.StatusProcessing,
+	domain.StatusCompleted, domain.StatusFailed, domain.StatusCancelled, domain.StatusExpired}
 
 func (s *Server) listSessions(c echo.Context) error {
 	p, err := parsePage(c)
@@ -366,8 +357,8 @@ func (s *Server) cancelSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if session.Status == workflows.StatusPending || session.Status == workflows.StatusStarted {
-		if err := s.updateSessionWorkflow(c.Request().Context(), session, workflows.UpdateCancel, "cancel", nil); err != nil {
+	if session.Status == domain.StatusPending || session.Status == domain.StatusStarted {
+		if err := s.updateSessionWorkflow(c.Request().Context(), session, domain.UpdateCancel, "cancel", nil); err != nil {
 			return err
 		}
 		if session, err = s.partnerSession(c); err != nil {
@@ -383,19 +374,14 @@ func (s *Server) updateSessionWorkflow(ctx context.Context, session dbq.Onboardi
 	if s.deps.Temporal == nil {
 		return unavailable("Temporal is not configured.")
 	}
-	start := s.deps.Temporal.NewWithStartWorkflowOperation(SessionWorkflowOptions(session, s.deps.Config.TemporalTaskQueue),
-		workflows.OnboardingWorkflowName, SessionWorkflowInput(session))
 	args := []any{}
 	if arg != nil {
 		args = append(args, arg)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	handle, err := s.deps.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID: updateID, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
+	handle, err := s.sessionWorkflows().Update(ctx, session, client.UpdateWorkflowOptions{
+		UpdateID: updateID, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
 		var notFound *serviceerror.NotFound

@@ -14,13 +14,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/sessionworkflow"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/apitest"
 	"github.com/dualhook/dualhook/testkit/stacktest"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // Benchmarks of onboarding on this machine (real PostgreSQL, Temporal dev server, sandbox over
@@ -120,11 +120,10 @@ func BenchmarkSessionCreate(b *testing.B) {
 				ID: id, PartnerID: st.Partner.Row.ID, TenantID: "bare", TenantName: "Bare", TokenHash: sum[:],
 				SuccessRedirectURL: st.Redirect, FailureRedirectURL: st.Redirect, CancelRedirectURL: st.Redirect,
 				WebhookOverrideURL: "https://x.test", WebhookVerifyTokenCiphertext: "x", Metadata: json.RawMessage(`{}`),
-				ExpiresAt: time.Now().Add(time.Hour), WorkflowID: workflows.OnboardingID(id),
+				ExpiresAt: time.Now().Add(time.Hour), WorkflowID: domain.OnboardingID(id),
 			})
 			if err == nil {
-				_, err = st.API.Temporal.ExecuteWorkflow(ctx, api.SessionWorkflowOptions(row, st.API.Config.TemporalTaskQueue),
-					workflows.OnboardingWorkflowName, api.SessionWorkflowInput(row))
+				err = sessionworkflow.Starter{Temporal: st.API.Temporal, TaskQueue: st.API.Config.TemporalTaskQueue}.Start(ctx, row)
 			}
 			d := time.Since(t0)
 			if err != nil {

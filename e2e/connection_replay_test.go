@@ -15,13 +15,13 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/payloadcodec"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/apitest"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/stacktest"
 	"github.com/dualhook/dualhook/worker"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // runHistory is one run's history with its payloads decrypted (stacktest.DecodedHistory reads
@@ -59,17 +59,17 @@ func TestConnectionHistoriesReplayDeterministically(t *testing.T) {
 
 	coex := onboardConnection(t, st, st.Partner, "replay-coex", stacktest.SessionRequest{"coexistence": true},
 		sandbox.ESSessionRequest{Scenario: "finish_coex"})
-	histories["onboarding_completed_coexistence.json"] = run{workflowID: workflows.OnboardingID(coex.SessionID)}
+	histories["onboarding_completed_coexistence.json"] = run{workflowID: domain.OnboardingID(coex.SessionID)}
 
 	a := onboardConnection(t, st, st.Partner, "replay-patch", nil, sandbox.ESSessionRequest{})
 	require.Equal(t, 200, patchConnection(st, st.Partner, a.ConnectionID, newWebhook(st, "replay-patch-v2")).Status)
-	histories["webhook_update_applied.json"] = run{workflowID: workflows.WebhookUpdateID(a.ES.WABAID, 1)}
+	histories["webhook_update_applied.json"] = run{workflowID: domain.WebhookUpdateID(a.ES.WABAID, 1)}
 	require.NoError(t, st.Meta.FailOverrideVerification(ctx, sandbox.OverrideFault{Count: 1}))
 	require.Equal(t, 502, patchConnection(st, st.Partner, a.ConnectionID, newWebhook(st, "replay-patch-v3")).Status)
-	histories["webhook_update_refused.json"] = run{workflowID: workflows.WebhookUpdateID(a.ES.WABAID, 2)}
+	histories["webhook_update_refused.json"] = run{workflowID: domain.WebhookUpdateID(a.ES.WABAID, 2)}
 
 	// One whole heartbeat cycle: DUE_SOON, OVERDUE, a confirmation, continue-as-new.
-	hb := workflows.HeartbeatID(coex.ConnectionID)
+	hb := domain.HeartbeatID(coex.ConnectionID)
 	waitHeartbeatStatus(t, st, coex.ConnectionID, "OVERDUE")
 	d, err := describe(st, hb, "")
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestConnectionHistoriesReplayDeterministically(t *testing.T) {
 	m := onboardConnection(t, st, st.Partner, "replay-mode", nil, sandbox.ESSessionRequest{})
 	execSQL(t, st, "UPDATE connections SET connection_mode = 'unknown', registered_at = NULL WHERE id = $1", m.ConnectionID)
 	startMode(t, st, m)
-	histories["mode_resolved_cloud_api.json"] = run{workflowID: workflows.ModeID(m.ConnectionID)}
+	histories["mode_resolved_cloud_api.json"] = run{workflowID: domain.ModeID(m.ConnectionID)}
 
 	update := os.Getenv("DUALHOOK_UPDATE_HISTORIES") == "1"
 	dir := t.TempDir()

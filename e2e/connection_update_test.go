@@ -14,12 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/apitest"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/stacktest"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 func patchConnection(st *stacktest.Stack, p apitest.Partner, id string, body map[string]any) *apitest.Response {
@@ -71,7 +71,7 @@ func TestPatchWebhookFansOutToEverySibling(t *testing.T) {
 	assert.GreaterOrEqual(t, st.Hook.Hits(st.Hook.URL("fanout-v2")), 2, "our preflight and Meta's verification")
 
 	// The workflow is webhook-update/<waba>/1, and connection.webhook_updated went out (listed).
-	st.WaitWorkflowClosed(workflows.WebhookUpdateID(waba, 1))
+	st.WaitWorkflowClosed(domain.WebhookUpdateID(waba, 1))
 	evs := eventsOfConnection(t, st, second.ConnectionID, eventtypes.ConnectionWebhookUpdate)
 	require.Len(t, evs, 1)
 	eventstest.Eventually(t, 20*time.Second, func() bool { return len(received(st, eventtypes.ConnectionWebhookUpdate)) == 1 },
@@ -86,7 +86,7 @@ func TestPatchWebhookFansOutToEverySibling(t *testing.T) {
 	// The next update of the WABA is number 2.
 	res = patchConnection(st, st.Partner, first.ConnectionID, newWebhook(st, "fanout-v3"))
 	require.Equal(t, 200, res.Status, "%s", res.Body)
-	st.WaitWorkflowClosed(workflows.WebhookUpdateID(waba, 2))
+	st.WaitWorkflowClosed(domain.WebhookUpdateID(waba, 2))
 
 	// Name and metadata alone commit directly: no workflow, no call to Meta, no event.
 	require.NoError(t, st.Meta.ClearCalls(context.Background()))
@@ -257,14 +257,14 @@ func TestMetaRejectingTheNewWebhookChangesNothing(t *testing.T) {
 	assert.Empty(t, res.Header.Get("Idempotent-Replayed"))
 	assert.Equal(t, "must not stick", res.Map(t)["name"])
 	assert.Equal(t, st.Hook.URL("reject-v2"), st.Subscriptions(waba)[0].OverrideURL)
-	st.WaitWorkflowClosed(workflows.WebhookUpdateID(waba, 2))
+	st.WaitWorkflowClosed(domain.WebhookUpdateID(waba, 2))
 
 	// Now the key replays the stored answer: no third update.
 	again := st.API.Do(apitest.Request{Method: "PATCH", Path: "/api/v1/connections/" + a.ConnectionID, Key: st.Partner.Key, Body: body, Header: idem})
 	require.Equal(t, 200, again.Status)
 	assert.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
 	assert.JSONEq(t, string(res.Body), string(again.Body))
-	_, err := describe(st, workflows.WebhookUpdateID(waba, 3), "")
+	_, err := describe(st, domain.WebhookUpdateID(waba, 3), "")
 	assert.Error(t, err, "a replay starts no workflow")
 }
 
@@ -311,7 +311,7 @@ func TestPatchRacingOnboardingEndsConsistentWithMeta(t *testing.T) {
 		done <- result{s, b, err}
 	}()
 	eventstest.Eventually(t, 30*time.Second, func() bool {
-		d, err := describe(st, workflows.WebhookUpdateID(waba, 1), "")
+		d, err := describe(st, domain.WebhookUpdateID(waba, 1), "")
 		if err != nil {
 			return false
 		}

@@ -9,10 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/apitest"
 	"github.com/dualhook/dualhook/testkit/stacktest"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 func healthPath(id string) string { return "/api/v1/connections/" + id + "/health" }
@@ -135,9 +135,9 @@ func TestHealthRefreshWorkflowRefreshesEveryActiveConnection(t *testing.T) {
 	// asserted.
 	run, err := st.API.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "health-refresh-test/" + ok.ConnectionID, TaskQueue: st.API.Config.TemporalTaskQueue,
-	}, workflows.HealthRefreshWorkflowName, workflows.HealthRefreshInput{})
+	}, domain.HealthRefreshWorkflowName, domain.HealthRefreshInput{})
 	require.NoError(t, err)
-	var out workflows.HealthRefreshInput
+	var out domain.HealthRefreshInput
 	require.NoError(t, run.Get(ctx, &out))
 	assert.GreaterOrEqual(t, out.Refreshed, 1)
 	assert.GreaterOrEqual(t, out.Failed, 1)

@@ -11,12 +11,12 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/apitest"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/stacktest"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 func confirmPath(id string) string { return "/api/v1/connections/" + id + "/heartbeat/confirm" }
@@ -96,9 +96,9 @@ func TestHeartbeatThroughTheServerWithACompressedSchedule(t *testing.T) {
 	assert.Equal(t, "OVERDUE", receivedHeartbeats(t, st, eventtypes.HeartbeatOverdue, id)[0].HeartbeatStatus)
 	// Each went out through its own child workflow delivery/<eventId>.
 	for _, e := range eventsOfConnection(t, st, id, eventtypes.HeartbeatDueSoon) {
-		d, err := describe(st, workflows.DeliveryID(e.ID), "")
+		d, err := describe(st, domain.DeliveryID(e.ID), "")
 		require.NoError(t, err)
-		assert.Equal(t, workflows.DeliveryWorkflowName, d.GetWorkflowExecutionInfo().GetType().GetName())
+		assert.Equal(t, domain.DeliveryWorkflowName, d.GetWorkflowExecutionInfo().GetType().GetName())
 	}
 
 	// Confirm: the committed state comes back.
@@ -127,7 +127,7 @@ func TestHeartbeatThroughTheServerWithACompressedSchedule(t *testing.T) {
 	eventstest.Eventually(t, 20*time.Second, func() bool {
 		return len(receivedHeartbeats(t, st, eventtypes.HeartbeatDueSoon, id)) == 2
 	}, "the second cycle's due_soon event never arrived")
-	d, err := describe(st, workflows.HeartbeatID(id), "")
+	d, err := describe(st, domain.HeartbeatID(id), "")
 	require.NoError(t, err)
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus())
 	assert.NotEmpty(t, d.GetWorkflowExecutionInfo().GetFirstRunId())
@@ -135,9 +135,9 @@ func TestHeartbeatThroughTheServerWithACompressedSchedule(t *testing.T) {
 	assert.Less(t, d.GetWorkflowExecutionInfo().GetHistoryLength(), int64(60), "each run's history stays small")
 
 	// The disconnect workflow cancels heartbeat/<id>: it ends cleanly, as cancelled.
-	require.NoError(t, st.API.Temporal.CancelWorkflow(ctx, workflows.HeartbeatID(id), ""))
+	require.NoError(t, st.API.Temporal.CancelWorkflow(ctx, domain.HeartbeatID(id), ""))
 	eventstest.Eventually(t, 20*time.Second, func() bool {
-		d, err := describe(st, workflows.HeartbeatID(id), "")
+		d, err := describe(st, domain.HeartbeatID(id), "")
 		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED
 	}, "the heartbeat did not end when cancelled")
 }
@@ -151,12 +151,12 @@ func TestHeartbeatConfirmEndpoint(t *testing.T) {
 	res := st.API.Do(apitest.Request{Method: "POST", Path: confirmPath(cloud.ConnectionID), Key: st.Partner.Key})
 	assert.Equal(t, 409, res.Status, "%s", res.Body)
 	assert.Equal(t, "heartbeat_not_applicable", res.ErrorCode())
-	_, err := describe(st, workflows.HeartbeatID(cloud.ConnectionID), "")
+	_, err := describe(st, domain.HeartbeatID(cloud.ConnectionID), "")
 	assert.Error(t, err, "no heartbeat workflow for a Cloud API number")
 
 	coex := onboardConnection(t, st, st.Partner, "heartbeat-coex", stacktest.SessionRequest{"coexistence": true},
 		sandbox.ESSessionRequest{Scenario: "finish_coex"})
-	hb := workflows.HeartbeatID(coex.ConnectionID)
+	hb := domain.HeartbeatID(coex.ConnectionID)
 	eventstest.Eventually(t, 20*time.Second, func() bool {
 		d, err := describe(st, hb, "")
 		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -191,7 +191,7 @@ func TestDisconnectEndsTheHeartbeat(t *testing.T) {
 	st := stacktest.New(t, stacktest.Options{})
 	c := onboardConnection(t, st, st.Partner, "heartbeat-dc", stacktest.SessionRequest{"coexistence": true},
 		sandbox.ESSessionRequest{Scenario: "finish_coex"})
-	hb := workflows.HeartbeatID(c.ConnectionID)
+	hb := domain.HeartbeatID(c.ConnectionID)
 	eventstest.Eventually(t, 20*time.Second, func() bool {
 		d, err := describe(st, hb, "")
 		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -215,7 +215,7 @@ func TestReonboardingRestartsTheHeartbeatClock(t *testing.T) {
 	st := stacktest.New(t, stacktest.Options{Config: compressedHeartbeat})
 	c := onboardConnection(t, st, st.Partner, "heartbeat-again", stacktest.SessionRequest{"coexistence": true},
 		sandbox.ESSessionRequest{Scenario: "finish_coex"})
-	hb := workflows.HeartbeatID(c.ConnectionID)
+	hb := domain.HeartbeatID(c.ConnectionID)
 	waitHeartbeatStatus(t, st, c.ConnectionID, "OVERDUE")
 	d, err := describe(st, hb, "")
 	require.NoError(t, err)

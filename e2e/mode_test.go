@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/stacktest"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // The sandbox always states is_on_biz_app, so an onboarding never records `unknown` here (the
@@ -26,11 +26,11 @@ import (
 func startMode(t *testing.T, st *stacktest.Stack, c onboarded) {
 	t.Helper()
 	row := dbConnection(t, st, c.ConnectionID)
-	in := workflows.ModeInput{ConnectionID: row.ID, PartnerID: row.PartnerID, TenantID: row.TenantID}
-	_, err := st.API.Temporal.ExecuteWorkflow(context.Background(), workflows.ModeStartOptions(in, st.API.Config.TemporalTaskQueue),
-		workflows.ModeWorkflowName, in)
+	in := domain.ModeInput{ConnectionID: row.ID, PartnerID: row.PartnerID, TenantID: row.TenantID}
+	_, err := st.API.Temporal.ExecuteWorkflow(context.Background(), domain.ModeStartOptions(in, st.API.Config.TemporalTaskQueue),
+		domain.ModeWorkflowName, in)
 	require.NoError(t, err)
-	st.WaitWorkflowClosed(workflows.ModeID(c.ConnectionID))
+	st.WaitWorkflowClosed(domain.ModeID(c.ConnectionID))
 }
 
 func modeResolvedData(t *testing.T, st *stacktest.Stack, connectionID string) map[string]any {
@@ -82,7 +82,7 @@ func TestModeResolvesToCoexistenceAndStartsTheHeartbeat(t *testing.T) {
 	ctx := context.Background()
 	c := onboardConnection(t, st, st.Partner, "mode-coex", stacktest.SessionRequest{"coexistence": true},
 		sandbox.ESSessionRequest{Scenario: "finish_coex"})
-	hb := workflows.HeartbeatID(c.ConnectionID)
+	hb := domain.HeartbeatID(c.ConnectionID)
 	eventstest.Eventually(t, 20*time.Second, func() bool {
 		_, err := describe(st, hb, "")
 		return err == nil

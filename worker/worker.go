@@ -16,6 +16,7 @@ import (
 
 	"github.com/dualhook/dualhook/activities"
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/workflows"
 )
 
@@ -51,29 +52,29 @@ func Register(r interface {
 func RegisterWorkflows(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
 }) {
-	r.RegisterWorkflowWithOptions(workflows.RetentionWorkflow, workflow.RegisterOptions{Name: "RetentionWorkflow"})
-	r.RegisterWorkflowWithOptions(workflows.DeliveryWorkflow, workflow.RegisterOptions{Name: workflows.DeliveryWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.RedeliveryWorkflow, workflow.RegisterOptions{Name: workflows.RedeliveryWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.OnboardingWorkflow, workflow.RegisterOptions{Name: workflows.OnboardingWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.SessionReconcilerWorkflow, workflow.RegisterOptions{Name: "SessionReconcilerWorkflow"})
-	r.RegisterWorkflowWithOptions(workflows.WebhookUpdateWorkflow, workflow.RegisterOptions{Name: workflows.WebhookUpdateWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.HeartbeatWorkflow, workflow.RegisterOptions{Name: workflows.HeartbeatWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.ModeWorkflow, workflow.RegisterOptions{Name: workflows.ModeWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.HealthRefreshWorkflow, workflow.RegisterOptions{Name: workflows.HealthRefreshWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.DisconnectWorkflow, workflow.RegisterOptions{Name: workflows.DisconnectWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.MetaEventWorkflow, workflow.RegisterOptions{Name: workflows.MetaEventWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.RetentionWorkflow, workflow.RegisterOptions{Name: domain.RetentionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.DeliveryWorkflow, workflow.RegisterOptions{Name: domain.DeliveryWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.RedeliveryWorkflow, workflow.RegisterOptions{Name: domain.RedeliveryWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.OnboardingWorkflow, workflow.RegisterOptions{Name: domain.OnboardingWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.SessionReconcilerWorkflow, workflow.RegisterOptions{Name: domain.SessionReconcilerWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.WebhookUpdateWorkflow, workflow.RegisterOptions{Name: domain.WebhookUpdateWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.HeartbeatWorkflow, workflow.RegisterOptions{Name: domain.HeartbeatWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ModeWorkflow, workflow.RegisterOptions{Name: domain.ModeWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.HealthRefreshWorkflow, workflow.RegisterOptions{Name: domain.HealthRefreshWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.DisconnectWorkflow, workflow.RegisterOptions{Name: domain.DisconnectWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.MetaEventWorkflow, workflow.RegisterOptions{Name: domain.MetaEventWorkflowName})
 }
 
 // EnsureSchedules creates or updates the schedules of the service.
 func EnsureSchedules(ctx context.Context, c client.Client, cfg config.Config) error {
-	policy := workflows.RetentionPolicy{
+	policy := domain.RetentionPolicy{
 		EventsDays: cfg.RetentionEventsDays, IdempotencyDays: cfg.RetentionIdempotencyDays, AuditDays: cfg.RetentionAuditDays,
 	}
 	err := ensureSchedule(ctx, c, client.ScheduleOptions{
-		ID:   workflows.SessionReconcilerScheduleID,
+		ID:   domain.SessionReconcilerScheduleID,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Minute}}},
 		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.SessionReconcilerScheduleID, Workflow: "SessionReconcilerWorkflow",
+			ID: domain.SessionReconcilerScheduleID, Workflow: domain.SessionReconcilerWorkflowName,
 			TaskQueue: cfg.TemporalTaskQueue, WorkflowRunTimeout: 5 * time.Minute,
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
@@ -85,10 +86,10 @@ func EnsureSchedules(ctx context.Context, c client.Client, cfg config.Config) er
 		return err
 	}
 	return ensureSchedule(ctx, c, client.ScheduleOptions{
-		ID:   workflows.RetentionScheduleID,
+		ID:   domain.RetentionScheduleID,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.RetentionInterval}}},
 		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.RetentionScheduleID, Workflow: "RetentionWorkflow", Args: []any{policy},
+			ID: domain.RetentionScheduleID, Workflow: domain.RetentionWorkflowName, Args: []any{policy},
 			TaskQueue: cfg.TemporalTaskQueue, WorkflowRunTimeout: time.Hour,
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
@@ -124,11 +125,11 @@ func HealthRefreshSchedule(cfg config.Config) client.ScheduleOptions {
 		every = 6 * time.Hour
 	}
 	return client.ScheduleOptions{
-		ID:   workflows.HealthRefreshScheduleID,
+		ID:   domain.HealthRefreshScheduleID,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.HealthRefreshScheduleID, Workflow: workflows.HealthRefreshWorkflowName,
-			Args: []any{workflows.HealthRefreshInput{}}, TaskQueue: cfg.TemporalTaskQueue,
+			ID: domain.HealthRefreshScheduleID, Workflow: domain.HealthRefreshWorkflowName,
+			Args: []any{domain.HealthRefreshInput{}}, TaskQueue: cfg.TemporalTaskQueue,
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	}

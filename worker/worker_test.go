@@ -12,11 +12,11 @@ import (
 
 	"github.com/dualhook/dualhook/activities"
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/temporalclient"
 	"github.com/dualhook/dualhook/testkit/apitest"
 	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/worker"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -50,9 +50,9 @@ func TestRetentionWorkflowPrunesOldRecords(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: queue, WorkflowExecutionTimeout: time.Minute},
-		"RetentionWorkflow", workflows.RetentionPolicy{EventsDays: 30, IdempotencyDays: 1, AuditDays: 365})
+		"RetentionWorkflow", domain.RetentionPolicy{EventsDays: 30, IdempotencyDays: 1, AuditDays: 365})
 	require.NoError(t, err)
-	var result workflows.PruneResult
+	var result domain.PruneResult
 	require.NoError(t, run.Get(ctx, &result))
 	assert.Equal(t, int64(1), result.Events, "old finished events go; pending ones stay until delivered")
 	assert.Equal(t, int64(1), result.IdempotencyRecord)
@@ -114,7 +114,7 @@ func TestSchedulesAreCreatedOnceAndUpdated(t *testing.T) {
 	require.NoError(t, worker.EnsureSchedules(ctx, tc, cfg))
 	cfg.RetentionInterval = 2 * time.Hour
 	require.NoError(t, worker.EnsureSchedules(ctx, tc, cfg), "a second start updates instead of failing")
-	desc, err := tc.ScheduleClient().GetHandle(ctx, workflows.RetentionScheduleID).Describe(ctx)
+	desc, err := tc.ScheduleClient().GetHandle(ctx, domain.RetentionScheduleID).Describe(ctx)
 	require.NoError(t, err)
 	require.Len(t, desc.Schedule.Spec.Intervals, 1)
 	assert.Equal(t, 2*time.Hour, desc.Schedule.Spec.Intervals[0].Every)

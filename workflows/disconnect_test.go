@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	wf "github.com/dualhook/dualhook/workflows"
 )
 
@@ -25,13 +26,13 @@ type disconnectSuite struct {
 
 func TestDisconnectWorkflow(t *testing.T) { suite.Run(t, new(disconnectSuite)) }
 
-var activeTarget = wf.DisconnectTarget{ConnectionID: "conn_1", PartnerID: "ptn_1", TenantID: "t1", WabaID: "100", Status: "active", Found: true}
+var activeTarget = domain.DisconnectTarget{ConnectionID: "conn_1", PartnerID: "ptn_1", TenantID: "t1", WabaID: "100", Status: "active", Found: true}
 
 func (s *disconnectSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.env.RegisterWorkflowWithOptions(wf.DisconnectWorkflow, workflow.RegisterOptions{Name: wf.DisconnectWorkflowName})
+	s.env.RegisterWorkflowWithOptions(wf.DisconnectWorkflow, workflow.RegisterOptions{Name: domain.DisconnectWorkflowName})
 	s.env.RegisterActivity(a)
-	delivered := wf.DeliveryResult{Status: wf.DeliveryDelivered}
+	delivered := domain.DeliveryResult{Status: domain.DeliveryDelivered}
 	s.env.OnActivity(a.DeliverEventFirst, mock.Anything, mock.Anything).Return(delivered, nil).Maybe()
 	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(delivered, nil).Maybe()
 }
@@ -42,54 +43,54 @@ func (s *disconnectSuite) releaseAny() {
 	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil).Maybe()
 }
 
-func (s *disconnectSuite) run(reason string) wf.DisconnectResult {
-	s.env.ExecuteWorkflow(wf.DisconnectWorkflowName, wf.DisconnectInput{ConnectionID: "conn_1", Reason: reason})
+func (s *disconnectSuite) run(reason string) domain.DisconnectResult {
+	s.env.ExecuteWorkflow(domain.DisconnectWorkflowName, domain.DisconnectInput{ConnectionID: "conn_1", Reason: reason})
 	s.True(s.env.IsWorkflowCompleted())
 	s.NoError(s.env.GetWorkflowError())
-	var out wf.DisconnectResult
+	var out domain.DisconnectResult
 	s.NoError(s.env.GetWorkflowResult(&out))
 	return out
 }
 
 func (s *disconnectSuite) TestAlreadyDisconnectedDoesNothing() {
 	done := activeTarget
-	done.Status = wf.ConnectionDisconnected
+	done.Status = domain.ConnectionDisconnected
 	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(done, nil).Once()
-	s.Equal(wf.DisconnectResult{}, s.run(wf.DisconnectReasonAPI))
+	s.Equal(domain.DisconnectResult{}, s.run(domain.DisconnectReasonAPI))
 	s.env.AssertNotCalled(s.T(), "ClaimWaba", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "CommitDisconnect", mock.Anything, mock.Anything)
 }
 
 func (s *disconnectSuite) TestUnknownConnectionDoesNothing() {
-	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(wf.DisconnectTarget{ConnectionID: "conn_1"}, nil).Once()
-	s.Equal(wf.DisconnectResult{}, s.run(wf.DisconnectReasonAPI))
+	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(domain.DisconnectTarget{ConnectionID: "conn_1"}, nil).Once()
+	s.Equal(domain.DisconnectResult{}, s.run(domain.DisconnectReasonAPI))
 	s.env.AssertNotCalled(s.T(), "ClaimWaba", mock.Anything, mock.Anything)
 }
 
 // The last sibling: claim, Meta, commit with the event, delivery, heartbeat cancelled, release.
 func (s *disconnectSuite) TestLastSiblingUnsubscribesCommitsAndCancelsTheHeartbeat() {
 	var order []string
-	var committed wf.DisconnectStep
+	var committed domain.DisconnectStep
 	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
-	s.env.OnActivity(a.ClaimWaba, mock.Anything, wf.ClaimInput{WabaID: "100", Holder: "default-test-workflow-id"}).Return(
-		func(context.Context, wf.ClaimInput) error { order = append(order, "claim"); return nil }).Once()
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, domain.ClaimInput{WabaID: "100", Holder: "default-test-workflow-id"}).Return(
+		func(context.Context, domain.ClaimInput) error { order = append(order, "claim"); return nil }).Once()
 	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.DisconnectStep) (wf.UnsubscribeResult, error) {
+		func(_ context.Context, in domain.DisconnectStep) (domain.UnsubscribeResult, error) {
 			order = append(order, "meta")
-			s.Equal(wf.DisconnectReasonAPI, in.Reason)
-			return wf.UnsubscribeResult{Unsubscribed: true}, nil
+			s.Equal(domain.DisconnectReasonAPI, in.Reason)
+			return domain.UnsubscribeResult{Unsubscribed: true}, nil
 		}).Once()
 	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.DisconnectStep) (wf.DisconnectCommit, error) {
+		func(_ context.Context, in domain.DisconnectStep) (domain.DisconnectCommit, error) {
 			order = append(order, "commit")
 			committed = in
-			return wf.DisconnectCommit{Disconnected: true}, nil
+			return domain.DisconnectCommit{Disconnected: true}, nil
 		}).Once()
 	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(
-		func(context.Context, wf.ClaimInput) error { order = append(order, "release"); return nil }).Once()
-	s.env.OnRequestCancelExternalWorkflow(mock.Anything, wf.HeartbeatID("conn_1"), "").Return(nil).Once()
+		func(context.Context, domain.ClaimInput) error { order = append(order, "release"); return nil }).Once()
+	s.env.OnRequestCancelExternalWorkflow(mock.Anything, domain.HeartbeatID("conn_1"), "").Return(nil).Once()
 
-	out := s.run(wf.DisconnectReasonAPI)
+	out := s.run(domain.DisconnectReasonAPI)
 	s.True(out.Disconnected)
 	s.True(out.Unsubscribed)
 	s.NotEmpty(out.EventID)
@@ -106,13 +107,13 @@ func (s *disconnectSuite) TestMetaRefusalRetriesTheRoundLater() {
 	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Twice()
 	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil).Twice()
 	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(
-		wf.UnsubscribeResult{}, temporal.NewNonRetryableApplicationError("Meta refused", "meta_unsubscribe_failed", nil)).Once()
-	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(wf.UnsubscribeResult{Unsubscribed: true}, nil).Once()
-	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(wf.DisconnectCommit{Disconnected: true}, nil).Once()
+		domain.UnsubscribeResult{}, temporal.NewNonRetryableApplicationError("Meta refused", "meta_unsubscribe_failed", nil)).Once()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(domain.UnsubscribeResult{Unsubscribed: true}, nil).Once()
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(domain.DisconnectCommit{Disconnected: true}, nil).Once()
 	s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).Maybe()
 
 	start := s.env.Now()
-	out := s.run(wf.DisconnectReasonAPI)
+	out := s.run(domain.DisconnectReasonAPI)
 	s.True(out.Disconnected)
 	s.GreaterOrEqual(s.env.Now().Sub(start), 30*time.Second, "the retry waits")
 	s.env.AssertExpectations(s.T())
@@ -124,20 +125,20 @@ func (s *disconnectSuite) TestMetaSideRemovalToleratesMetaFailures() {
 	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
 	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Once()
 	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(
-		wf.UnsubscribeResult{}, temporal.NewNonRetryableApplicationError("Meta refused", "meta_unsubscribe_failed", nil)).Once()
-	var committed wf.DisconnectStep
+		domain.UnsubscribeResult{}, temporal.NewNonRetryableApplicationError("Meta refused", "meta_unsubscribe_failed", nil)).Once()
+	var committed domain.DisconnectStep
 	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.DisconnectStep) (wf.DisconnectCommit, error) {
+		func(_ context.Context, in domain.DisconnectStep) (domain.DisconnectCommit, error) {
 			committed = in
-			return wf.DisconnectCommit{Disconnected: true}, nil
+			return domain.DisconnectCommit{Disconnected: true}, nil
 		}).Once()
 	s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).Maybe()
 
 	start := s.env.Now()
-	out := s.run(wf.DisconnectReasonPartnerRemoved)
+	out := s.run(domain.DisconnectReasonPartnerRemoved)
 	s.True(out.Disconnected)
 	s.False(out.Unsubscribed)
-	s.Equal(wf.DisconnectReasonPartnerRemoved, committed.Reason)
+	s.Equal(domain.DisconnectReasonPartnerRemoved, committed.Reason)
 	s.Less(s.env.Now().Sub(start), 30*time.Second, "no retry round")
 }
 
@@ -147,11 +148,11 @@ func (s *disconnectSuite) TestCommitThatFindsItDisconnectedEmitsNothing() {
 	s.releaseAny()
 	s.env.OnActivity(a.GetDisconnectTarget, mock.Anything, "conn_1").Return(activeTarget, nil).Once()
 	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Once()
-	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(wf.UnsubscribeResult{Siblings: 1}, nil).Once()
-	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(wf.DisconnectCommit{}, nil).Once()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(domain.UnsubscribeResult{Siblings: 1}, nil).Once()
+	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(domain.DisconnectCommit{}, nil).Once()
 
-	out := s.run(wf.DisconnectReasonAPI)
-	s.Equal(wf.DisconnectResult{}, out)
+	out := s.run(domain.DisconnectReasonAPI)
+	s.Equal(domain.DisconnectResult{}, out)
 	s.env.AssertNotCalled(s.T(), "DeliverEvent", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "DeliverEventFirst", mock.Anything, mock.Anything)
 }
@@ -163,18 +164,18 @@ func (s *disconnectSuite) TestBusyClaimAndLostClaimRetryTheRound() {
 	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("busy", "waba_claim_held", nil)).Once()
 	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil).Twice()
-	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(wf.UnsubscribeResult{Siblings: 2}, nil).Twice()
+	s.env.OnActivity(a.UnsubscribeIfLastSibling, mock.Anything, mock.Anything).Return(domain.UnsubscribeResult{Siblings: 2}, nil).Twice()
 	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
-		wf.DisconnectCommit{}, temporal.NewNonRetryableApplicationError("lost", "waba_claim_lost", nil)).Once()
+		domain.DisconnectCommit{}, temporal.NewNonRetryableApplicationError("lost", "waba_claim_lost", nil)).Once()
 	var events []string
 	s.env.OnActivity(a.CommitDisconnect, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.DisconnectStep) (wf.DisconnectCommit, error) {
+		func(_ context.Context, in domain.DisconnectStep) (domain.DisconnectCommit, error) {
 			events = append(events, in.EventID)
-			return wf.DisconnectCommit{Disconnected: true}, nil
+			return domain.DisconnectCommit{Disconnected: true}, nil
 		}).Once()
 	s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).Maybe()
 
-	out := s.run(wf.DisconnectReasonAPI)
+	out := s.run(domain.DisconnectReasonAPI)
 	s.True(out.Disconnected)
 	s.False(out.Unsubscribed, "siblings remain: Meta is left alone")
 	s.Equal([]string{out.EventID}, events)

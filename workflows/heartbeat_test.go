@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	wf "github.com/dualhook/dualhook/workflows"
 )
 
@@ -24,7 +25,7 @@ type heartbeatSuite struct {
 	testsuite.WorkflowTestSuite
 	env *testsuite.TestWorkflowEnvironment
 	db  *fakeHeartbeat
-	in  wf.HeartbeatInput
+	in  domain.HeartbeatInput
 }
 
 func TestHeartbeatWorkflow(t *testing.T) { suite.Run(t, new(heartbeatSuite)) }
@@ -33,7 +34,7 @@ func TestHeartbeatWorkflow(t *testing.T) { suite.Run(t, new(heartbeatSuite)) }
 type fakeHeartbeat struct {
 	mu        sync.Mutex
 	env       *testsuite.TestWorkflowEnvironment
-	state     wf.HeartbeatState
+	state     domain.HeartbeatState
 	events    []heartbeatEvent
 	delivered []string
 }
@@ -41,10 +42,10 @@ type fakeHeartbeat struct {
 type heartbeatEvent struct {
 	id, typ string
 	at      time.Time
-	state   wf.HeartbeatState
+	state   domain.HeartbeatState
 }
 
-func (f *fakeHeartbeat) load(_ context.Context, in wf.HeartbeatLoadInput) (wf.HeartbeatState, error) {
+func (f *fakeHeartbeat) load(_ context.Context, in domain.HeartbeatLoadInput) (domain.HeartbeatState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.state
@@ -59,29 +60,29 @@ func (f *fakeHeartbeat) load(_ context.Context, in wf.HeartbeatLoadInput) (wf.He
 	return st, nil
 }
 
-func (f *fakeHeartbeat) transition(_ context.Context, in wf.HeartbeatTransitionInput) (wf.HeartbeatTransition, error) {
+func (f *fakeHeartbeat) transition(_ context.Context, in domain.HeartbeatTransitionInput) (domain.HeartbeatTransition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.state.Applies || !f.state.LastConfirmedAt.Equal(in.LastConfirmedAt) || f.state.Status == in.Status {
-		return wf.HeartbeatTransition{State: f.state}, nil
+		return domain.HeartbeatTransition{State: f.state}, nil
 	}
 	f.state.Status = in.Status
 	typ := "connection.heartbeat.due_soon"
-	if in.Status == wf.HeartbeatOverdue {
+	if in.Status == domain.HeartbeatOverdue {
 		typ = "connection.heartbeat.overdue"
 	}
 	f.events = append(f.events, heartbeatEvent{id: in.EventID, typ: typ, at: f.env.Now(), state: f.state})
-	return wf.HeartbeatTransition{State: f.state, Emitted: true}, nil
+	return domain.HeartbeatTransition{State: f.state, Emitted: true}, nil
 }
 
-func (f *fakeHeartbeat) confirm(_ context.Context, in wf.HeartbeatConfirmInput) (wf.HeartbeatState, error) {
+func (f *fakeHeartbeat) confirm(_ context.Context, in domain.HeartbeatConfirmInput) (domain.HeartbeatState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.state.Applies {
-		return wf.HeartbeatState{}, temporal.NewNonRetryableApplicationError("no", wf.ReasonHeartbeatNotApplicable, nil)
+		return domain.HeartbeatState{}, temporal.NewNonRetryableApplicationError("no", domain.ReasonHeartbeatNotApplicable, nil)
 	}
 	now := f.env.Now()
-	f.state.Status, f.state.LastConfirmedAt, f.state.NextDueAt = wf.HeartbeatOK, now, now.Add(in.Period)
+	f.state.Status, f.state.LastConfirmedAt, f.state.NextDueAt = domain.HeartbeatOK, now, now.Add(in.Period)
 	f.events = append(f.events, heartbeatEvent{id: in.EventID, typ: "connection.heartbeat.confirmed", at: now, state: f.state})
 	return f.state, nil
 }
@@ -98,38 +99,38 @@ func (f *fakeHeartbeat) types() []string {
 
 func (s *heartbeatSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.env.RegisterWorkflowWithOptions(wf.HeartbeatWorkflow, workflow.RegisterOptions{Name: wf.HeartbeatWorkflowName})
-	s.env.RegisterWorkflowWithOptions(wf.DeliveryWorkflow, workflow.RegisterOptions{Name: wf.DeliveryWorkflowName})
+	s.env.RegisterWorkflowWithOptions(wf.HeartbeatWorkflow, workflow.RegisterOptions{Name: domain.HeartbeatWorkflowName})
+	s.env.RegisterWorkflowWithOptions(wf.DeliveryWorkflow, workflow.RegisterOptions{Name: domain.DeliveryWorkflowName})
 	s.env.RegisterActivity(a)
 	start := s.env.Now()
-	s.db = &fakeHeartbeat{env: s.env, state: wf.HeartbeatState{
-		ConnectionID: "conn_1", Applies: true, Status: wf.HeartbeatOK, LastConfirmedAt: start,
-		Period: wf.DefaultHeartbeatPeriod, DueSoonBefore: wf.DefaultHeartbeatDueSoonBefore,
+	s.db = &fakeHeartbeat{env: s.env, state: domain.HeartbeatState{
+		ConnectionID: "conn_1", Applies: true, Status: domain.HeartbeatOK, LastConfirmedAt: start,
+		Period: domain.DefaultHeartbeatPeriod, DueSoonBefore: domain.DefaultHeartbeatDueSoonBefore,
 	}}
-	s.in = wf.HeartbeatInput{ConnectionID: "conn_1", PartnerID: "ptn_1", TenantID: "t1"}
+	s.in = domain.HeartbeatInput{ConnectionID: "conn_1", PartnerID: "ptn_1", TenantID: "t1"}
 	s.env.OnActivity(a.LoadHeartbeat, mock.Anything, mock.Anything).Return(s.db.load)
 	s.env.OnActivity(a.TransitionHeartbeat, mock.Anything, mock.Anything).Return(s.db.transition)
 	s.env.OnActivity(a.ConfirmHeartbeat, mock.Anything, mock.Anything).Return(s.db.confirm)
 	// Each event is delivered by its own child workflow delivery/<eventId>.
-	s.env.OnWorkflow(wf.DeliveryWorkflowName, mock.Anything, mock.Anything).Return(
-		func(_ workflow.Context, in wf.DeliveryInput) (wf.DeliveryResult, error) {
+	s.env.OnWorkflow(domain.DeliveryWorkflowName, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in domain.DeliveryInput) (domain.DeliveryResult, error) {
 			s.db.mu.Lock()
 			s.db.delivered = append(s.db.delivered, in.EventID)
 			s.db.mu.Unlock()
-			return wf.DeliveryResult{EventID: in.EventID, Status: wf.DeliveryDelivered}, nil
+			return domain.DeliveryResult{EventID: in.EventID, Status: domain.DeliveryDelivered}, nil
 		})
 }
 
-func (s *heartbeatSuite) confirmAt(d time.Duration, got *wf.HeartbeatState, gotErr *error) {
+func (s *heartbeatSuite) confirmAt(d time.Duration, got *domain.HeartbeatState, gotErr *error) {
 	s.env.RegisterDelayedCallback(func() {
-		s.env.UpdateWorkflow(wf.UpdateHeartbeatConfirm, "confirm-1", &testsuite.TestUpdateCallback{
+		s.env.UpdateWorkflow(domain.UpdateHeartbeatConfirm, "confirm-1", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { *gotErr = err },
 			OnAccept: func() {},
 			OnComplete: func(v any, err error) {
 				if err != nil {
 					*gotErr = err
 				}
-				if st, ok := v.(wf.HeartbeatState); ok {
+				if st, ok := v.(domain.HeartbeatState); ok {
 					*got = st
 				}
 			},
@@ -147,13 +148,13 @@ func isCanceled(err error) bool {
 func (s *heartbeatSuite) TestTransitionsOnDurableTimers() {
 	start := s.env.Now()
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 30*24*time.Hour)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	s.True(s.env.IsWorkflowCompleted())
 	s.True(isCanceled(s.env.GetWorkflowError()), "the disconnect's cancel ends it: %v", s.env.GetWorkflowError())
 	s.Equal([]string{"connection.heartbeat.due_soon", "connection.heartbeat.overdue"}, s.db.types())
 	s.WithinDuration(start.Add(10*24*time.Hour), s.db.events[0].at, time.Second)
 	s.WithinDuration(start.Add(13*24*time.Hour), s.db.events[1].at, time.Second)
-	s.Equal(wf.HeartbeatOverdue, s.db.state.Status)
+	s.Equal(domain.HeartbeatOverdue, s.db.state.Status)
 	s.ElementsMatch([]string{s.db.events[0].id, s.db.events[1].id}, s.db.delivered)
 }
 
@@ -161,12 +162,12 @@ func (s *heartbeatSuite) TestTransitionsOnDurableTimers() {
 // continues-as-new so the next cycle starts with a fresh history.
 func (s *heartbeatSuite) TestConfirmationRestartsTheClock() {
 	start := s.env.Now()
-	var got wf.HeartbeatState
+	var got domain.HeartbeatState
 	var gotErr error
 	s.confirmAt(11*24*time.Hour, &got, &gotErr)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	s.NoError(gotErr)
-	s.Equal(wf.HeartbeatOK, got.Status)
+	s.Equal(domain.HeartbeatOK, got.Status)
 	s.WithinDuration(start.Add(11*24*time.Hour), got.LastConfirmedAt, time.Second)
 	s.Equal(got.LastConfirmedAt.Add(13*24*time.Hour), got.NextDueAt)
 	s.Equal([]string{"connection.heartbeat.due_soon", "connection.heartbeat.confirmed"}, s.db.types())
@@ -181,7 +182,7 @@ func (s *heartbeatSuite) TestPeriodsComeFromTheInput() {
 	start := s.env.Now()
 	s.in.Period, s.in.DueSoonBefore = 10*time.Minute, 4*time.Minute
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, time.Hour)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	s.Equal([]string{"connection.heartbeat.due_soon", "connection.heartbeat.overdue"}, s.db.types())
 	s.WithinDuration(start.Add(6*time.Minute), s.db.events[0].at, time.Second)
 	s.WithinDuration(start.Add(10*time.Minute), s.db.events[1].at, time.Second)
@@ -192,7 +193,7 @@ func (s *heartbeatSuite) TestPeriodsComeFromTheInput() {
 func (s *heartbeatSuite) TestMissedDeadlineGoesStraightToOverdue() {
 	s.db.state.LastConfirmedAt = s.env.Now().Add(-20 * 24 * time.Hour)
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, time.Hour)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	s.Equal([]string{"connection.heartbeat.overdue"}, s.db.types())
 }
 
@@ -200,7 +201,7 @@ func (s *heartbeatSuite) TestMissedDeadlineGoesStraightToOverdue() {
 // cleanly, with nothing emitted.
 func (s *heartbeatSuite) TestCancelEndsItCleanly() {
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 2*24*time.Hour)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	s.True(s.env.IsWorkflowCompleted())
 	s.True(isCanceled(s.env.GetWorkflowError()))
 	s.Empty(s.db.types())
@@ -210,10 +211,10 @@ func (s *heartbeatSuite) TestCancelEndsItCleanly() {
 // workflow, and a confirmation is refused.
 func (s *heartbeatSuite) TestNotApplicableEndsAndRefusesConfirmations() {
 	s.db.state.Applies = false
-	var got wf.HeartbeatState
+	var got domain.HeartbeatState
 	var gotErr error
 	s.confirmAt(0, &got, &gotErr)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	s.NoError(s.env.GetWorkflowError())
 	s.Error(gotErr)
 	s.Empty(s.db.types())
@@ -221,8 +222,8 @@ func (s *heartbeatSuite) TestNotApplicableEndsAndRefusesConfirmations() {
 
 // The reset signal (re-onboarding restarted the clock) reloads the state in a new run.
 func (s *heartbeatSuite) TestResetContinuesAsNew() {
-	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(wf.SignalHeartbeatReset, nil) }, 24*time.Hour)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(domain.SignalHeartbeatReset, nil) }, 24*time.Hour)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	var can *workflow.ContinueAsNewError
 	s.ErrorAs(s.env.GetWorkflowError(), &can)
 	s.Empty(s.db.types())
@@ -231,7 +232,7 @@ func (s *heartbeatSuite) TestResetContinuesAsNew() {
 // A transition whose timer fired after a confirmation committed does not apply: the state the
 // workflow keeps is the confirmation's.
 func (s *heartbeatSuite) TestStaleTransitionDoesNotOverrideAConfirmation() {
-	st := wf.HeartbeatState{LastConfirmedAt: s.env.Now()}
+	st := domain.HeartbeatState{LastConfirmedAt: s.env.Now()}
 	// The row moved on (a confirmation in another run); this run's timer still fires.
 	s.env.RegisterDelayedCallback(func() {
 		s.db.mu.Lock()
@@ -239,6 +240,6 @@ func (s *heartbeatSuite) TestStaleTransitionDoesNotOverrideAConfirmation() {
 		s.db.mu.Unlock()
 	}, 9*24*time.Hour)
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 11*24*time.Hour)
-	s.env.ExecuteWorkflow(wf.HeartbeatWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.HeartbeatWorkflowName, s.in)
 	s.Empty(s.db.types(), "the DUE_SOON of an old confirmation is not emitted")
 }

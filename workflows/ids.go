@@ -1,42 +1,43 @@
 // Package workflows holds the deterministic workflow code: no I/O, no clock or randomness outside
-// the SDK's wrappers. Everything that touches the world is an activity (package activities).
+// the SDK's wrappers. Everything that touches the world is an activity (package activities),
+// called by method value on a nil *activities.Activities (acts).
 package workflows
 
-import "strconv"
+import (
+	"go.temporal.io/sdk/workflow"
 
-// Workflow ids derive from business ids (SPEC §13), so the API, the worker and an operator agree
-// on names without a lookup table.
-
-// OnboardingID is the workflow of one onboarding session.
-func OnboardingID(sessionID string) string { return "onboarding/" + sessionID }
-
-// HeartbeatID is the long-lived heartbeat workflow of a coexistence connection.
-func HeartbeatID(connectionID string) string { return "heartbeat/" + connectionID }
-
-// DisconnectID is the (reject-duplicate) disconnect workflow of a connection.
-func DisconnectID(connectionID string) string { return "disconnect/" + connectionID }
-
-// WebhookUpdateID is the n-th webhook update of a WABA.
-func WebhookUpdateID(wabaID string, n int64) string {
-	return "webhook-update/" + wabaID + "/" + strconv.FormatInt(n, 10)
-}
-
-// ModeID resolves a connection's mode.
-func ModeID(connectionID string) string { return "mode/" + connectionID }
-
-// MetaEventID handles one Meta app webhook delivery, keyed by its content hash.
-func MetaEventID(hash string) string { return "meta-event/" + hash }
-
-// DeliveryID is a child delivery of a long-lived workflow.
-func DeliveryID(eventID string) string { return "delivery/" + eventID }
-
-// RedeliveryID is the n-th replay of an event.
-func RedeliveryID(eventID string, n int64) string {
-	return "redelivery/" + eventID + "/" + strconv.FormatInt(n, 10)
-}
-
-// Schedules.
-const (
-	HealthRefreshScheduleID = "health-refresh"
-	RetentionScheduleID     = "retention-prune"
+	"github.com/dualhook/dualhook/activities"
+	"github.com/dualhook/dualhook/internal/ids"
 )
+
+// acts names the activities: workflows call them by method value (acts.ExchangeCode), which
+// gives the SDK their names and lets the compiler check their arguments. It is nil: the worker
+// registers a real *activities.Activities under the same method names, and the SDK runs that
+// one (for local activities too).
+var acts *activities.Activities
+
+// Workflow ids (onboarding/<sessionId>, …) and the names the worker registers are in
+// internal/domain (workflow_ids.go): the API, activities and operators use them too.
+
+// eventID is the id of the event that key names within this run: "started", "outcome",
+// "confirm/<updateId>", …
+//
+// An id derives from the run id (a random UUID, so it is as unguessable as a random id) and
+// from what the event is, never from the order the workflow made it in. So a replay, or a
+// retried workflow task whose inputs (signals, Updates, timers) arrived in another order while
+// the worker was away, gives the same event the same id — the activity storing it inserts it
+// once — and two different events never share an id. Nothing is recorded in the history (a side
+// effect is recorded only when the workflow task completes: a worker lost after a local activity
+// committed an event would otherwise make a new id on replay and store the event twice).
+// events.Emit refuses an id that is already stored for another event, loudly.
+func eventID(ctx workflow.Context, key string) string {
+	return ids.Derived(ids.Event, workflow.GetInfo(ctx).WorkflowExecution.RunID, "event", key)
+}
+
+// connectionID is the id of the connection a session run commits (one per run).
+func connectionID(ctx workflow.Context) string {
+	return ids.Derived(ids.Connection, workflow.GetInfo(ctx).WorkflowExecution.RunID, "connection")
+}
+
+// EventID is eventID for tests and stand-in workflows outside this package.
+func EventID(ctx workflow.Context, key string) string { return eventID(ctx, key) }

@@ -1,14 +1,13 @@
 package workflows
 
 import (
-	"encoding/json"
-	"time"
+	"strconv"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/metawebhook"
 )
@@ -31,157 +30,56 @@ import (
 // A change that cannot be handled is logged and the next one goes on: the workflow id rejects a
 // second run, so failing the workflow would only lose the rest of the batch.
 
-// MetaEventWorkflowName is the registered name of MetaEventWorkflow.
-const MetaEventWorkflowName = "MetaEventWorkflow"
-
-// Coexistence statuses a connection takes from account_update (meta.md §4.3).
-const (
-	CoexistenceOnboarded  = "ONBOARDED"
-	CoexistenceOffboarded = "OFFBOARDED"
-)
-
-// Activity names of the Meta event workflow.
-const (
-	activityListWabaConnections  = "ListWabaConnections"
-	activitySetCoexistenceStatus = "SetCoexistenceStatus"
-	activityApplyQualityUpdate   = "ApplyQualityUpdate"
-	activityEmitWabaEvents       = "EmitWabaEvents"
-)
-
-// MetaEventInput is one accepted delivery, reduced to the changes to act on (no message-path
-// field ever gets here).
-type MetaEventInput struct {
-	DeliveryHash string
-	Changes      []metawebhook.Change
-}
-
-// MetaEventResult summarises what the delivery did.
-type MetaEventResult struct {
-	Disconnects    int
-	Coexistence    int
-	HealthUpdates  int
-	ForwardedEvent []string `json:",omitempty"`
-}
-
-// WabaConnection is an active connection on a WABA.
-type WabaConnection struct {
-	ConnectionID string
-	PartnerID    string
-	TenantID     string
-	WabaID       string
-}
-
-// CoexistenceInput sets the coexistence status of a WABA's coexistence connections (only the
-// number's, when PhoneDigits is set).
-type CoexistenceInput struct {
-	WabaID      string
-	PhoneDigits string
-	Status      string
-}
-
-// QualityInput is a phone_number_quality_update for the number PhoneDigits on the WABA.
-type QualityInput struct {
-	WabaID      string
-	PhoneDigits string
-	Event       string
-	Limit       string
-	// At is when Meta produced the update: a snapshot checked later is not overwritten.
-	At time.Time
-}
-
-// WabaEventTarget is one partner that receives a forwarded waba.<field> event.
-type WabaEventTarget struct {
-	EventID       string
-	PartnerID     string
-	TenantIDs     []string
-	ConnectionIDs []string
-}
-
-// WabaEventInput stores one forwarded event per target.
-type WabaEventInput struct {
-	WabaID  string
-	Field   string
-	Value   json.RawMessage
-	Targets []WabaEventTarget
-}
-
-// MetaEventStartOptions: the id is the delivery's content hash and reject-duplicate, so the same
-// bytes twice (Meta's retries and duplicates) are one workflow.
-func MetaEventStartOptions(hash, taskQueue string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:                       MetaEventID(hash),
-		TaskQueue:                taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}
-}
-
-// RemovalReason is the disconnect reason of an account_update event, or "" when the event does
-// not remove the app.
-func RemovalReason(event string) string {
-	switch event {
-	case metawebhook.EventPartnerAppUninstalled:
-		return DisconnectReasonAppUninstalled
-	case metawebhook.EventPartnerRemoved:
-		return DisconnectReasonPartnerRemoved
-	case metawebhook.EventAccountDeleted:
-		return DisconnectReasonAccountDeleted
-	}
-	return ""
-}
-
 // MetaEventWorkflow handles one Meta app webhook delivery (meta-event/<hash>).
-func MetaEventWorkflow(ctx workflow.Context, in MetaEventInput) (MetaEventResult, error) {
+func MetaEventWorkflow(ctx workflow.Context, in domain.MetaEventInput) (domain.MetaEventResult, error) {
 	// Nobody waits on this workflow: first attempts run in the worker, the cheapest way.
-	sh := currentShape(ctx)
-	m := &metaEvent{deliveries: StartDeliveriesInWorker(ctx), shape: sh, ids: sh.idSource()}
-	for _, ch := range in.Changes {
-		m.handle(ctx, ch)
+	m := &metaEvent{deliveries: StartDeliveries(ctx, NobodyWaits)}
+	for i, ch := range in.Changes {
+		m.handle(ctx, i, ch)
 	}
 	m.deliveries.Wait(ctx)
 	return m.result, nil
 }
 
 type metaEvent struct {
-	ids        IDSource // every id this run makes
-	shape      shape
-	result     MetaEventResult
+	result     domain.MetaEventResult
 	deliveries *Deliveries
 }
 
-func (m *metaEvent) handle(ctx workflow.Context, ch metawebhook.Change) {
+// handle applies the change at index i of the delivery.
+func (m *metaEvent) handle(ctx workflow.Context, i int, ch metawebhook.Change) {
 	logger := workflow.GetLogger(ctx)
 	switch {
-	case ch.Field == metawebhook.FieldAccountUpdate && RemovalReason(ch.Event) != "":
-		m.disconnectAll(ctx, ch.WabaID, RemovalReason(ch.Event))
+	case ch.Field == metawebhook.FieldAccountUpdate && domain.RemovalReason(ch.Event) != "":
+		m.disconnectAll(ctx, ch.WabaID, domain.RemovalReason(ch.Event))
 	case ch.Field == metawebhook.FieldAccountUpdate &&
 		(ch.Event == metawebhook.EventAccountOffboarded || ch.Event == metawebhook.EventAccountReconnected):
-		status := CoexistenceOffboarded
+		status := domain.CoexistenceOffboarded
 		if ch.Event == metawebhook.EventAccountReconnected {
-			status = CoexistenceOnboarded
+			status = domain.CoexistenceOnboarded
 		}
 		var n int
-		in := CoexistenceInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Status: status}
-		if err := m.shape.db(ctx, activitySetCoexistenceStatus, in).Get(ctx, &n); err != nil {
+		in := domain.CoexistenceInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Status: status}
+		if err := local(ctx, acts.SetCoexistenceStatus, in).Get(ctx, &n); err != nil {
 			logger.Error("the coexistence status could not be stored", "WabaId", ch.WabaID, "error", err)
 		}
 		m.result.Coexistence += n
 	case ch.Field == metawebhook.FieldQualityUpdate:
 		var n int
-		in := QualityInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Event: ch.Event, Limit: ch.Limit, At: ch.Time}
-		if err := m.shape.db(ctx, activityApplyQualityUpdate, in).Get(ctx, &n); err != nil {
+		in := domain.QualityInput{WabaID: ch.WabaID, PhoneDigits: ch.PhoneDigits, Event: ch.Event, Limit: ch.Limit, At: ch.Time}
+		if err := local(ctx, acts.ApplyQualityUpdate, in).Get(ctx, &n); err != nil {
 			logger.Error("the quality update could not be stored", "WabaId", ch.WabaID, "error", err)
 		}
 		m.result.HealthUpdates += n
 	default:
-		m.forward(ctx, ch)
+		m.forward(ctx, i, ch)
 	}
 }
 
 // connections lists the WABA's active connections.
-func (m *metaEvent) connections(ctx workflow.Context, wabaID string) ([]WabaConnection, bool) {
-	var conns []WabaConnection
-	if err := m.shape.db(ctx, activityListWabaConnections, wabaID).Get(ctx, &conns); err != nil {
+func (m *metaEvent) connections(ctx workflow.Context, wabaID string) ([]domain.WabaConnection, bool) {
+	var conns []domain.WabaConnection
+	if err := local(ctx, acts.ListWabaConnections, wabaID).Get(ctx, &conns); err != nil {
 		workflow.GetLogger(ctx).Error("the WABA's connections could not be listed", "WabaId", wabaID, "error", err)
 		return nil, false
 	}
@@ -198,15 +96,15 @@ func (m *metaEvent) disconnectAll(ctx workflow.Context, wabaID, reason string) {
 	}
 	futures := make([]workflow.ChildWorkflowFuture, 0, len(conns))
 	for _, c := range conns {
-		target := DisconnectTarget{ConnectionID: c.ConnectionID, PartnerID: c.PartnerID, TenantID: c.TenantID, WabaID: c.WabaID}
+		target := domain.DisconnectTarget{ConnectionID: c.ConnectionID, PartnerID: c.PartnerID, TenantID: c.TenantID, WabaID: c.WabaID}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            DisconnectID(c.ConnectionID),
+			WorkflowID:            domain.DisconnectID(c.ConnectionID),
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			TypedSearchAttributes: temporal.NewSearchAttributes(disconnectAttributes(target)...),
+			TypedSearchAttributes: temporal.NewSearchAttributes(domain.DisconnectAttributes(target)...),
 		})
-		futures = append(futures, workflow.ExecuteChildWorkflow(cctx, DisconnectWorkflowName,
-			DisconnectInput{ConnectionID: c.ConnectionID, Reason: reason}))
+		futures = append(futures, workflow.ExecuteChildWorkflow(cctx, DisconnectWorkflow,
+			domain.DisconnectInput{ConnectionID: c.ConnectionID, Reason: reason}))
 	}
 	for i, f := range futures {
 		err := f.GetChildWorkflowExecution().Get(ctx, nil)
@@ -222,7 +120,7 @@ func (m *metaEvent) disconnectAll(ctx workflow.Context, wabaID, reason string) {
 
 // forward stores waba.<field> for each partner with an active connection on the WABA, with
 // event ids made here so a retried activity (or a replay) never stores one twice.
-func (m *metaEvent) forward(ctx workflow.Context, ch metawebhook.Change) {
+func (m *metaEvent) forward(ctx workflow.Context, change int, ch metawebhook.Change) {
 	eventType := eventtypes.WabaPrefix + ch.Field
 	if !eventtypes.Valid(eventType) {
 		workflow.GetLogger(ctx).Warn("a Meta webhook field that cannot be an event type; dropped", "field", ch.Field)
@@ -232,14 +130,16 @@ func (m *metaEvent) forward(ctx workflow.Context, ch metawebhook.Change) {
 	if !ok || len(conns) == 0 {
 		return
 	}
-	in := WabaEventInput{WabaID: ch.WabaID, Field: ch.Field, Value: ch.Value}
+	in := domain.WabaEventInput{WabaID: ch.WabaID, Field: ch.Field, Value: ch.Value}
 	index := map[string]int{}
 	for _, c := range conns {
 		i, seen := index[c.PartnerID]
 		if !seen {
 			i = len(in.Targets)
 			index[c.PartnerID] = i
-			in.Targets = append(in.Targets, WabaEventTarget{EventID: m.ids.EventID(ctx), PartnerID: c.PartnerID})
+			in.Targets = append(in.Targets, domain.WabaEventTarget{
+				EventID: eventID(ctx, "forward/"+strconv.Itoa(change)+"/"+c.PartnerID), PartnerID: c.PartnerID,
+			})
 		}
 		t := &in.Targets[i]
 		t.ConnectionIDs = append(t.ConnectionIDs, c.ConnectionID)
@@ -247,7 +147,7 @@ func (m *metaEvent) forward(ctx workflow.Context, ch metawebhook.Change) {
 			t.TenantIDs = append(t.TenantIDs, c.TenantID)
 		}
 	}
-	if err := m.shape.db(ctx, activityEmitWabaEvents, in).Get(ctx, nil); err != nil {
+	if err := local(ctx, acts.EmitWabaEvents, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("the forwarded events could not be stored", "WabaId", ch.WabaID, "field", ch.Field, "error", err)
 		return
 	}

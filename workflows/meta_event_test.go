@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/metawebhook"
 	wf "github.com/dualhook/dualhook/workflows"
 )
@@ -19,24 +20,24 @@ import (
 func metaEventEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(wf.MetaEventWorkflow, workflow.RegisterOptions{Name: wf.MetaEventWorkflowName})
-	env.RegisterWorkflowWithOptions(wf.DisconnectWorkflow, workflow.RegisterOptions{Name: wf.DisconnectWorkflowName})
+	env.RegisterWorkflowWithOptions(wf.MetaEventWorkflow, workflow.RegisterOptions{Name: domain.MetaEventWorkflowName})
+	env.RegisterWorkflowWithOptions(wf.DisconnectWorkflow, workflow.RegisterOptions{Name: domain.DisconnectWorkflowName})
 	env.RegisterActivity(a)
-	delivered := wf.DeliveryResult{Status: wf.DeliveryDelivered}
+	delivered := domain.DeliveryResult{Status: domain.DeliveryDelivered}
 	env.OnActivity(a.DeliverEventFirst, mock.Anything, mock.Anything).Return(delivered, nil).Maybe()
 	return env
 }
 
-func runMetaEvent(t *testing.T, env *testsuite.TestWorkflowEnvironment, changes ...metawebhook.Change) wf.MetaEventResult {
-	env.ExecuteWorkflow(wf.MetaEventWorkflowName, wf.MetaEventInput{DeliveryHash: "h", Changes: changes})
+func runMetaEvent(t *testing.T, env *testsuite.TestWorkflowEnvironment, changes ...metawebhook.Change) domain.MetaEventResult {
+	env.ExecuteWorkflow(domain.MetaEventWorkflowName, domain.MetaEventInput{DeliveryHash: "h", Changes: changes})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
-	var out wf.MetaEventResult
+	var out domain.MetaEventResult
 	require.NoError(t, env.GetWorkflowResult(&out))
 	return out
 }
 
-var wabaConns = []wf.WabaConnection{
+var wabaConns = []domain.WabaConnection{
 	{ConnectionID: "conn_a1", PartnerID: "ptn_a", TenantID: "ta", WabaID: "100"},
 	{ConnectionID: "conn_b1", PartnerID: "ptn_b", TenantID: "tb", WabaID: "100"},
 	{ConnectionID: "conn_a2", PartnerID: "ptn_a", TenantID: "ta2", WabaID: "100"},
@@ -46,15 +47,15 @@ var wabaConns = []wf.WabaConnection{
 func TestMetaEventRemovalDisconnectsEachConnection(t *testing.T) {
 	env := metaEventEnv(t)
 	env.OnActivity(a.ListWabaConnections, mock.Anything, "100").Return(wabaConns, nil).Once()
-	var started []wf.DisconnectInput
-	env.OnWorkflow(wf.DisconnectWorkflowName, mock.Anything, mock.Anything).Return(
-		func(_ workflow.Context, in wf.DisconnectInput) (wf.DisconnectResult, error) {
+	var started []domain.DisconnectInput
+	env.OnWorkflow(domain.DisconnectWorkflowName, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in domain.DisconnectInput) (domain.DisconnectResult, error) {
 			started = append(started, in)
-			return wf.DisconnectResult{Disconnected: true}, nil
+			return domain.DisconnectResult{Disconnected: true}, nil
 		}).Times(3)
 	out := runMetaEvent(t, env, metawebhook.Change{Field: "account_update", Event: "PARTNER_APP_UNINSTALLED", WabaID: "100", EntryID: "2949482758682047"})
 	assert.Equal(t, 3, out.Disconnects)
-	assert.ElementsMatch(t, []wf.DisconnectInput{
+	assert.ElementsMatch(t, []domain.DisconnectInput{
 		{ConnectionID: "conn_a1", Reason: "meta_app_uninstalled"}, {ConnectionID: "conn_b1", Reason: "meta_app_uninstalled"},
 		{ConnectionID: "conn_a2", Reason: "meta_app_uninstalled"},
 	}, started)
@@ -64,9 +65,9 @@ func TestMetaEventRemovalDisconnectsEachConnection(t *testing.T) {
 func TestMetaEventForwardsOneEventPerPartner(t *testing.T) {
 	env := metaEventEnv(t)
 	env.OnActivity(a.ListWabaConnections, mock.Anything, "100").Return(wabaConns, nil).Once()
-	var emitted wf.WabaEventInput
+	var emitted domain.WabaEventInput
 	env.OnActivity(a.EmitWabaEvents, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.WabaEventInput) error { emitted = in; return nil }).Once()
+		func(_ context.Context, in domain.WabaEventInput) error { emitted = in; return nil }).Once()
 	value := json.RawMessage(`{"decision":"APPROVED"}`)
 	out := runMetaEvent(t, env, metawebhook.Change{Field: "account_review_update", WabaID: "100", EntryID: "100", Value: value})
 
@@ -85,11 +86,14 @@ func TestMetaEventForwardsOneEventPerPartner(t *testing.T) {
 
 func TestMetaEventCoexistenceAndQualityUpdates(t *testing.T) {
 	env := metaEventEnv(t)
-	var coex []wf.CoexistenceInput
+	var coex []domain.CoexistenceInput
 	env.OnActivity(a.SetCoexistenceStatus, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.CoexistenceInput) (int, error) { coex = append(coex, in); return 1, nil }).Twice()
+		func(_ context.Context, in domain.CoexistenceInput) (int, error) {
+			coex = append(coex, in)
+			return 1, nil
+		}).Twice()
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	env.OnActivity(a.ApplyQualityUpdate, mock.Anything, wf.QualityInput{
+	env.OnActivity(a.ApplyQualityUpdate, mock.Anything, domain.QualityInput{
 		WabaID: "100", PhoneDigits: "15550783881", Event: "THROUGHPUT_UPGRADE", Limit: "TIER_UNLIMITED", At: at,
 	}).Return(1, nil).Once()
 	out := runMetaEvent(t, env,
@@ -98,7 +102,7 @@ func TestMetaEventCoexistenceAndQualityUpdates(t *testing.T) {
 		metawebhook.Change{Field: "phone_number_quality_update", Event: "THROUGHPUT_UPGRADE", WabaID: "100", PhoneDigits: "15550783881",
 			Limit: "TIER_UNLIMITED", Time: at},
 	)
-	assert.Equal(t, []wf.CoexistenceInput{
+	assert.Equal(t, []domain.CoexistenceInput{
 		{WabaID: "100", PhoneDigits: "15550783881", Status: "OFFBOARDED"}, {WabaID: "100", Status: "ONBOARDED"},
 	}, coex)
 	assert.Equal(t, 2, out.Coexistence)

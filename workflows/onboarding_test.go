@@ -9,11 +9,14 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dualhook/dualhook/activities"
+	"github.com/dualhook/dualhook/internal/domain"
+	"github.com/dualhook/dualhook/internal/ids"
 	wf "github.com/dualhook/dualhook/workflows"
 )
 
@@ -23,7 +26,7 @@ type onboardingSuite struct {
 	suite.Suite
 	testsuite.WorkflowTestSuite
 	env *testsuite.TestWorkflowEnvironment
-	in  wf.OnboardingInput
+	in  domain.OnboardingInput
 }
 
 func TestOnboardingWorkflow(t *testing.T) { suite.Run(t, new(onboardingSuite)) }
@@ -32,26 +35,38 @@ var a *activities.Activities // nil: method values name the activities
 
 func (s *onboardingSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.env.RegisterWorkflowWithOptions(wf.OnboardingWorkflow, workflow.RegisterOptions{Name: wf.OnboardingWorkflowName})
+	s.env.RegisterWorkflowWithOptions(wf.OnboardingWorkflow, workflow.RegisterOptions{Name: domain.OnboardingWorkflowName})
 	s.env.RegisterActivity(a)
-	s.in = wf.OnboardingInput{SessionID: "sess_1", PartnerID: "ptn_1", TenantID: "t1", ExpiresAt: s.env.Now().Add(time.Hour)}
-	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(wf.DeliveryResult{Status: wf.DeliveryDelivered}, nil).Maybe()
+	s.in = domain.OnboardingInput{SessionID: "sess_1", PartnerID: "ptn_1", TenantID: "t1", ExpiresAt: s.env.Now().Add(time.Hour)}
+	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(domain.DeliveryResult{Status: domain.DeliveryDelivered}, nil).Maybe()
 	s.env.OnActivity(a.StartConnectionWorkflows, mock.Anything, mock.Anything).Return(nil).Maybe()
 }
 
 // recordEnd mocks EndSession and returns where its input lands.
-func (s *onboardingSuite) recordEnd() *wf.EndInput {
-	var ended wf.EndInput
+func (s *onboardingSuite) recordEnd() *domain.EndInput {
+	var ended domain.EndInput
 	s.env.OnActivity(a.EndSession, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.EndInput) (wf.Outcome, error) {
+		func(_ context.Context, in domain.EndInput) (domain.Outcome, error) {
 			ended = in
-			return wf.Outcome{Status: in.Status, Reason: in.Reason, RedirectURL: "https://app.test/x?status=" + in.Status}, nil
+			return domain.Outcome{Status: in.Status, Reason: in.Reason, RedirectURL: "https://app.test/x?status=" + in.Status}, nil
 		})
 	return &ended
 }
 
-func (s *onboardingSuite) callback(cb wf.CallbackInput, got *wf.Outcome, rejected *error) {
-	s.env.UpdateWorkflow(wf.UpdateCallback, "cb-1", &testsuite.TestUpdateCallback{
+// recordStarted mocks MarkSessionStarted (a callback implies the page was opened) and returns
+// where the event ids it was given land, in call order.
+func (s *onboardingSuite) recordStarted() *[]string {
+	var ids []string
+	s.env.OnActivity(a.MarkSessionStarted, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in domain.SessionStep) (bool, error) {
+			ids = append(ids, in.EventID)
+			return len(ids) == 1, nil
+		})
+	return &ids
+}
+
+func (s *onboardingSuite) callback(cb domain.CallbackInput, got *domain.Outcome, rejected *error) {
+	s.env.UpdateWorkflow(domain.UpdateCallback, "cb-1", &testsuite.TestUpdateCallback{
 		OnReject: func(err error) {
 			if rejected != nil {
 				*rejected = err
@@ -60,7 +75,7 @@ func (s *onboardingSuite) callback(cb wf.CallbackInput, got *wf.Outcome, rejecte
 		OnAccept: func() {},
 		OnComplete: func(v any, err error) {
 			s.NoError(err)
-			if out, ok := v.(wf.Outcome); ok {
+			if out, ok := v.(domain.Outcome); ok {
 				*got = out
 			}
 		},
@@ -71,11 +86,11 @@ func (s *onboardingSuite) callback(cb wf.CallbackInput, got *wf.Outcome, rejecte
 func (s *onboardingSuite) TestExpiresWhenNobodyFinishes() {
 	ended := s.recordEnd()
 	start := s.env.Now()
-	s.env.ExecuteWorkflow(wf.OnboardingWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
 	s.True(s.env.IsWorkflowCompleted())
 	s.NoError(s.env.GetWorkflowError())
-	s.Equal(wf.StatusExpired, ended.Status)
-	s.Equal(wf.ReasonExpired, ended.Reason)
+	s.Equal(domain.StatusExpired, ended.Status)
+	s.Equal(domain.ReasonExpired, ended.Reason)
 	s.False(ended.FromCallback)
 	s.WithinDuration(start.Add(time.Hour), s.env.Now(), time.Second)
 }
@@ -85,98 +100,104 @@ func (s *onboardingSuite) TestPageOpenedMarksStartedOnce() {
 	s.recordEnd()
 	s.env.OnActivity(a.MarkSessionStarted, mock.Anything, mock.Anything).Return(true, nil).Once()
 	for _, at := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
-		s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(wf.SignalPageOpened, nil) }, at)
+		s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(domain.SignalPageOpened, nil) }, at)
 	}
-	s.env.ExecuteWorkflow(wf.OnboardingWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
 	s.True(s.env.IsWorkflowCompleted())
 	s.env.AssertExpectations(s.T())
 }
 
 func (s *onboardingSuite) TestCancelCallbackDecidesWithoutMeta() {
 	s.recordEnd()
-	var got wf.Outcome
+	s.recordStarted()
+	var got domain.Outcome
 	s.env.RegisterDelayedCallback(func() {
-		s.callback(wf.CallbackInput{Event: wf.EventCancel, CurrentStep: "PERMISSIONS"}, &got, nil)
+		s.callback(domain.CallbackInput{Event: domain.EventCancel, CurrentStep: "PERMISSIONS"}, &got, nil)
 	}, time.Minute)
-	s.env.ExecuteWorkflow(wf.OnboardingWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
 	s.NoError(s.env.GetWorkflowError())
-	s.Equal(wf.StatusCancelled, got.Status)
+	s.Equal(domain.StatusCancelled, got.Status)
 	s.env.AssertNotCalled(s.T(), "ExchangeCode", mock.Anything, mock.Anything)
 }
 
 func (s *onboardingSuite) happyPathMocks(mode string) {
 	s.mocksUntilSiblings(mode)
-	s.env.OnActivity(a.CheckSiblings, mock.Anything, mock.Anything).Return(wf.SiblingPlan{}, nil)
+	s.env.OnActivity(a.CheckSiblings, mock.Anything, mock.Anything).Return(domain.SiblingPlan{}, nil)
 	s.env.OnActivity(a.SubscribeOverride, mock.Anything, mock.Anything).Return(nil)
 }
 
-func (s *onboardingSuite) mocksUntilSiblings(mode string) {
+func (s *onboardingSuite) mocksUntilSiblings(mode string) *[]string {
+	started := s.recordStarted()
 	s.env.OnActivity(a.MarkSessionProcessing, mock.Anything, mock.Anything).Return(nil)
-	s.env.OnActivity(a.ExchangeCode, mock.Anything, mock.Anything).Return(wf.ExchangeResult{TokenSecretID: "sec_t"}, nil)
-	s.env.OnActivity(a.DiscoverAssets, mock.Anything, mock.Anything).Return(wf.Discovery{WabaID: "1", PhoneNumberID: "2", Mode: mode}, nil)
+	s.env.OnActivity(a.ExchangeCode, mock.Anything, mock.Anything).Return(domain.ExchangeResult{TokenSecretID: "sec_t"}, nil)
+	s.env.OnActivity(a.DiscoverAssets, mock.Anything, mock.Anything).Return(domain.Discovery{WabaID: "1", PhoneNumberID: "2", Mode: mode}, nil)
 	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil)
+	return started
 }
 
 func (s *onboardingSuite) TestFinishRunsTheStepsAndCommits() {
 	s.recordEnd()
-	s.happyPathMocks(wf.ModeCloudAPI)
-	s.env.OnActivity(a.RegisterNumber, mock.Anything, mock.Anything).Return(wf.RegisterResult{PinSecretID: "sec_p", Registered: true}, nil).Once()
-	var commit wf.CommitInput
+	s.happyPathMocks(domain.ModeCloudAPI)
+	// RegisterNumber takes a second of workflow time, so the session is still processing when the
+	// second callback (minute+1ms) arrives: the test env fires that timer by wall clock only while
+	// an activity runs, and the instant mocks could otherwise commit before it ever fired.
+	s.env.OnActivity(a.RegisterNumber, mock.Anything, mock.Anything).After(time.Second).Return(domain.RegisterResult{PinSecretID: "sec_p", Registered: true}, nil).Once()
+	var commit domain.CommitInput
 	s.env.OnActivity(a.CommitConnection, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.CommitInput) (wf.Outcome, error) {
+		func(_ context.Context, in domain.CommitInput) (domain.Outcome, error) {
 			commit = in
-			return wf.Outcome{Status: wf.StatusCompleted, RedirectURL: "https://app.test/done"}, nil
+			return domain.Outcome{Status: domain.StatusCompleted, RedirectURL: "https://app.test/done"}, nil
 		}).Once()
-	var got wf.Outcome
+	var got domain.Outcome
 	s.env.RegisterDelayedCallback(func() {
-		s.callback(wf.CallbackInput{CodeSecretID: "sec_code", Event: wf.EventFinish}, &got, nil)
+		s.callback(domain.CallbackInput{CodeSecretID: "sec_code", Event: domain.EventFinish}, &got, nil)
 	}, time.Minute)
 	// A second callback while processing is rejected by the validator.
 	var rejected error
 	s.env.RegisterDelayedCallback(func() {
-		s.env.UpdateWorkflow(wf.UpdateCallback, "cb-2", &testsuite.TestUpdateCallback{
+		s.env.UpdateWorkflow(domain.UpdateCallback, "cb-2", &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { rejected = err }, OnAccept: func() {}, OnComplete: func(any, error) {},
-		}, wf.CallbackInput{CodeSecretID: "sec_other", Event: wf.EventFinish})
+		}, domain.CallbackInput{CodeSecretID: "sec_other", Event: domain.EventFinish})
 	}, time.Minute+time.Millisecond)
-	s.env.ExecuteWorkflow(wf.OnboardingWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
 	s.NoError(s.env.GetWorkflowError())
-	s.Equal(wf.Outcome{Status: wf.StatusCompleted, RedirectURL: "https://app.test/done"}, got)
+	s.Equal(domain.Outcome{Status: domain.StatusCompleted, RedirectURL: "https://app.test/done"}, got)
 	s.Equal("sec_p", commit.Register.PinSecretID)
 	s.Equal("default-test-workflow-id", commit.Holder, "the claim's holder is the workflow (its id)")
 	s.NotEmpty(commit.EventID)
 	s.NotEmpty(commit.ConnectionID)
-	s.Error(rejected)
+	s.ErrorContains(rejected, "already processing a callback")
 	s.env.AssertNotCalled(s.T(), "UndoOverride", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "TriggerSyncs", mock.Anything, mock.Anything)
 }
 
 // Once a code is accepted the session no longer expires, however long Meta takes.
 func (s *onboardingSuite) TestProcessingSessionDoesNotExpire() {
-	s.happyPathMocks(wf.ModeUnknown)
-	s.env.OnActivity(a.CommitConnection, mock.Anything, mock.Anything).After(3*time.Hour).Return(wf.Outcome{Status: wf.StatusCompleted}, nil)
-	var got wf.Outcome
+	s.happyPathMocks(domain.ModeUnknown)
+	s.env.OnActivity(a.CommitConnection, mock.Anything, mock.Anything).After(3*time.Hour).Return(domain.Outcome{Status: domain.StatusCompleted}, nil)
+	var got domain.Outcome
 	s.env.RegisterDelayedCallback(func() {
-		s.callback(wf.CallbackInput{CodeSecretID: "sec_code"}, &got, nil)
+		s.callback(domain.CallbackInput{CodeSecretID: "sec_code"}, &got, nil)
 	}, 59*time.Minute)
-	s.env.ExecuteWorkflow(wf.OnboardingWorkflowName, s.in)
-	s.Equal(wf.StatusCompleted, got.Status)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.Equal(domain.StatusCompleted, got.Status)
 	s.env.AssertNotCalled(s.T(), "RegisterNumber", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "TriggerSyncs", mock.Anything, mock.Anything)
 }
 
 // A failure after the override was set undoes it at Meta, then records the step's reason.
 func (s *onboardingSuite) TestFailureAfterTheOverrideIsUndone() {
-	s.happyPathMocks(wf.ModeCoexistence)
-	s.env.OnActivity(a.TriggerSyncs, mock.Anything, mock.Anything).Return(wf.SyncResult{},
-		temporal.NewNonRetryableApplicationError("sync refused", wf.ReasonRegistrationFailed, nil))
+	s.happyPathMocks(domain.ModeCoexistence)
+	s.env.OnActivity(a.TriggerSyncs, mock.Anything, mock.Anything).Return(domain.SyncResult{},
+		temporal.NewNonRetryableApplicationError("sync refused", domain.ReasonRegistrationFailed, nil))
 	s.env.OnActivity(a.UndoOverride, mock.Anything, mock.Anything).Return(nil).Once()
 	ended := s.recordEnd()
-	var got wf.Outcome
-	s.env.RegisterDelayedCallback(func() { s.callback(wf.CallbackInput{CodeSecretID: "sec_code"}, &got, nil) }, time.Minute)
-	s.env.ExecuteWorkflow(wf.OnboardingWorkflowName, s.in)
-	s.Equal(wf.StatusFailed, got.Status)
-	s.Equal(wf.ReasonRegistrationFailed, ended.Reason)
+	var got domain.Outcome
+	s.env.RegisterDelayedCallback(func() { s.callback(domain.CallbackInput{CodeSecretID: "sec_code"}, &got, nil) }, time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.Equal(domain.StatusFailed, got.Status)
+	s.Equal(domain.ReasonRegistrationFailed, ended.Reason)
 	s.Equal("sync refused", ended.Message)
 	s.True(ended.FromCallback)
 	s.env.AssertExpectations(s.T())
@@ -184,18 +205,68 @@ func (s *onboardingSuite) TestFailureAfterTheOverrideIsUndone() {
 
 // A failure before Meta was changed needs no undo.
 func (s *onboardingSuite) TestConflictNeedsNoUndo() {
-	s.mocksUntilSiblings(wf.ModeCloudAPI)
-	s.env.OnActivity(a.CheckSiblings, mock.Anything, mock.Anything).Return(wf.SiblingPlan{},
-		temporal.NewNonRetryableApplicationError("conflict", wf.ReasonWabaWebhookConflict, nil, map[string]any{"mismatch": "url"}))
+	s.mocksUntilSiblings(domain.ModeCloudAPI)
+	s.env.OnActivity(a.CheckSiblings, mock.Anything, mock.Anything).Return(domain.SiblingPlan{},
+		temporal.NewNonRetryableApplicationError("conflict", domain.ReasonWabaWebhookConflict, nil, map[string]any{"mismatch": "url"}))
 	ended := s.recordEnd()
-	var got wf.Outcome
-	s.env.RegisterDelayedCallback(func() { s.callback(wf.CallbackInput{CodeSecretID: "sec_code"}, &got, nil) }, time.Minute)
-	s.env.ExecuteWorkflow(wf.OnboardingWorkflowName, s.in)
-	s.Equal(wf.ReasonWabaWebhookConflict, ended.Reason)
+	var got domain.Outcome
+	s.env.RegisterDelayedCallback(func() { s.callback(domain.CallbackInput{CodeSecretID: "sec_code"}, &got, nil) }, time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.Equal(domain.ReasonWabaWebhookConflict, ended.Reason)
 	s.Equal(map[string]any{"mismatch": "url"}, ended.Details)
 	s.env.AssertNotCalled(s.T(), "SubscribeOverride", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "UndoOverride", mock.Anything, mock.Anything)
 	s.env.AssertCalled(s.T(), "ReleaseWaba", mock.Anything, mock.Anything)
+}
+
+// The page-opened signal and the callback land in one workflow task (the user finished within
+// one task's time, or the worker was away while both arrived), and the workflow sees the
+// callback first: onboarding.started is still stored, before the callback's steps, and the two
+// events have different ids — the ids name the events, so they do not depend on which input the
+// workflow handled first. (The test environment runs each input on its own; sending the callback
+// first gives the order a real task can have.)
+func (s *onboardingSuite) TestPageOpenAndCallbackInOneTask() {
+	started := s.mocksUntilSiblings(domain.ModeCloudAPI)
+	s.env.OnActivity(a.CheckSiblings, mock.Anything, mock.Anything).Return(domain.SiblingPlan{}, nil)
+	s.env.OnActivity(a.SubscribeOverride, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.RegisterNumber, mock.Anything, mock.Anything).Return(domain.RegisterResult{}, nil)
+	var commit domain.CommitInput
+	s.env.OnActivity(a.CommitConnection, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in domain.CommitInput) (domain.Outcome, error) {
+			commit = in
+			return domain.Outcome{Status: domain.StatusCompleted}, nil
+		})
+	var order []string
+	s.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		order = append(order, info.ActivityType.Name)
+	})
+	var got domain.Outcome
+	s.env.RegisterDelayedCallback(func() {
+		s.callback(domain.CallbackInput{CodeSecretID: "sec_code"}, &got, nil)
+		s.env.SignalWorkflow(domain.SignalPageOpened, nil)
+	}, time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(domain.StatusCompleted, got.Status)
+	s.Require().Len(*started, 1, "onboarding.started is stored once")
+	s.Equal([]string{"MarkSessionStarted", "MarkSessionProcessing"}, order[:2], "started before the callback's steps")
+	s.Equal(ids.Derived(ids.Event, "default-test-run-id", "event", "started"), (*started)[0])
+	s.Equal(ids.Derived(ids.Event, "default-test-run-id", "event", "outcome"), commit.EventID)
+}
+
+// A callback whose page-opened signal never arrived (the API could not send it) still starts
+// the session first: the page was necessarily opened to post it.
+func (s *onboardingSuite) TestCallbackWithoutPageOpenStartsTheSession() {
+	s.recordEnd()
+	started := s.recordStarted()
+	var got domain.Outcome
+	s.env.RegisterDelayedCallback(func() {
+		s.callback(domain.CallbackInput{Event: domain.EventCancel}, &got, nil)
+	}, time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(domain.StatusCancelled, got.Status)
+	s.Len(*started, 1)
 }
 
 func TestErrorCategoriesFollowTheSpec(t *testing.T) {
@@ -204,7 +275,7 @@ func TestErrorCategoriesFollowTheSpec(t *testing.T) {
 		"number_already_connected": "conflict", "webhook_subscribe_failed": "configuration", "oauth_exchange_failed": "meta",
 		"discovery_failed": "meta", "registration_failed": "meta", "meta_unavailable": "meta", "internal_error": "internal",
 	} {
-		assert.Equal(t, category, wf.ErrorCategory(reason), reason)
+		assert.Equal(t, category, domain.ErrorCategory(reason), reason)
 	}
-	require.Equal(t, "onboarding/sess_1", wf.OnboardingID("sess_1"))
+	require.Equal(t, "onboarding/sess_1", domain.OnboardingID("sess_1"))
 }

@@ -6,6 +6,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/dualhook/dualhook/internal/domain"
 )
 
 // Reconciliation, every minute:
@@ -16,32 +18,16 @@ import (
 //   - stranded events: a pending event whose delivering workflow was terminated is replayed
 //     (docs/events.md).
 
-// SessionReconcilerScheduleID names the schedule.
-const SessionReconcilerScheduleID = "session-reconciler"
-
-// ReconcileResult counts what a pass repaired.
-type ReconcileResult struct {
-	// Started counts session workflows started.
-	Started int
-	// RescuedEvents counts stranded events replayed.
-	RescuedEvents int
-}
-
 // SessionReconcilerWorkflow runs one reconciliation pass.
-func SessionReconcilerWorkflow(ctx workflow.Context) (ReconcileResult, error) {
+func SessionReconcilerWorkflow(ctx workflow.Context) (domain.ReconcileResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
 	})
-	var out ReconcileResult
-	sessions := workflow.ExecuteActivity(ctx, activityReconcileSessions)
-	rescue := workflow.ExecuteActivity(ctx, activityRescueStrandedEvents)
+	var out domain.ReconcileResult
+	sessions := workflow.ExecuteActivity(ctx, acts.ReconcileSessions)
+	rescue := workflow.ExecuteActivity(ctx, acts.RescueStrandedEvents)
 	errSessions := sessions.Get(ctx, &out)
 	errRescue := rescue.Get(ctx, &out.RescuedEvents)
 	return out, errors.Join(errSessions, errRescue)
 }
-
-const (
-	activityReconcileSessions    = "ReconcileSessions"
-	activityRescueStrandedEvents = "RescueStrandedEvents"
-)

@@ -14,16 +14,19 @@ import (
 // Recorded histories of real workflows (the e2e *HistoriesReplayDeterministically tests write
 // them with DUALHOOK_UPDATE_HISTORIES=1) must replay against the current workflow code: workflows
 // in flight when a new version deploys would otherwise fail with a non-determinism error.
-// testdata/v0 holds histories recorded before the changeLocalSteps gate (versions.go): never
-// re-record those.
+//
+// Until the first tagged release these are re-recorded whenever a workflow's shape changes (no
+// install runs old workflows). From that release on, a shape change is gated with
+// workflow.GetVersion and the release's histories stay here, in testdata/<release>/, next to the
+// current ones (README, "Upgrading").
 func TestRecordedHistoriesReplay(t *testing.T) {
-	current, err := filepath.Glob("testdata/*.json")
+	histories, err := filepath.Glob("testdata/*.json")
 	require.NoError(t, err)
-	require.NotEmpty(t, current)
-	v0, err := filepath.Glob("testdata/v0/*.json")
+	released, err := filepath.Glob("testdata/*/*.json")
 	require.NoError(t, err)
-	require.Len(t, v0, 12)
-	for _, f := range append(current, v0...) {
+	histories = append(histories, released...)
+	require.GreaterOrEqual(t, len(histories), 12)
+	for _, f := range histories {
 		t.Run(strings.TrimPrefix(f, "testdata/"), func(t *testing.T) {
 			replayer := sdkworker.NewWorkflowReplayer()
 			worker.RegisterWorkflows(replayer)

@@ -3,10 +3,10 @@ package workflows
 import (
 	"errors"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/dualhook/dualhook/internal/domain"
 )
 
 // What happens when a partner changes a connection's webhook (PATCH /api/v1/connections/{id},
@@ -29,89 +29,17 @@ import (
 // The Update answers as soon as the outcome is recorded; the workflow then waits for the event's
 // delivery (the workflow is the outbox, as in onboarding).
 
-// Names of the workflow and its Update.
-const (
-	WebhookUpdateWorkflowName = "WebhookUpdateWorkflow"
-	UpdateWebhookResult       = "result"
-)
-
-// Reasons a connection operation is refused with, besides the onboarding ones. Like those, they
-// travel as the Type of the activities' ApplicationErrors and equal the API's error codes.
-const (
-	ReasonConnectionDisconnected = "connection_disconnected"
-	ReasonMetaTokenExpired       = "meta_token_expired"
-	ReasonHeartbeatNotApplicable = "heartbeat_not_applicable"
-)
-
-// WebhookUpdateInput names the stored update; everything else is read from PostgreSQL.
-type WebhookUpdateInput struct {
-	WabaID       string
-	N            int64
-	ConnectionID string
-	PartnerID    string
-	TenantID     string
-}
-
-// WebhookUpdateOutcome is what the `result` Update and the workflow answer.
-type WebhookUpdateOutcome struct {
-	Applied               bool
-	Reason                string   `json:",omitempty"`
-	Message               string   `json:",omitempty"`
-	AffectedConnectionIDs []string `json:",omitempty"`
-}
-
-// WebhookUpdateStep is the input of the update's activities.
-type WebhookUpdateStep struct {
-	WabaID  string
-	N       int64
-	Holder  string
-	EventID string `json:",omitempty"`
-}
-
-// WebhookUpdateEnd records a refused update.
-type WebhookUpdateEnd struct {
-	WabaID  string
-	N       int64
-	Reason  string
-	Message string
-}
-
-const (
-	activityPrepareWebhookUpdate   = "PrepareWebhookUpdate"
-	activitySetWebhookOverride     = "SetWebhookOverride"
-	activityRestoreWebhookOverride = "RestoreWebhookOverride"
-	activityCommitWebhookUpdate    = "CommitWebhookUpdate"
-	activityRejectWebhookUpdate    = "RejectWebhookUpdate"
-)
-
-// WebhookUpdateStartOptions: the id carries the WABA's counter, so a retried API call with the
-// same Idempotency-Key (same n) finds the running workflow; operators find it by partner,
-// tenant, connection and WABA.
-func WebhookUpdateStartOptions(in WebhookUpdateInput, taskQueue string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:                       WebhookUpdateID(in.WabaID, in.N),
-		TaskQueue:                taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			PartnerIDAttr.ValueSet(in.PartnerID), TenantIDAttr.ValueSet(in.TenantID),
-			ConnectionIDAttr.ValueSet(in.ConnectionID), WabaIDAttr.ValueSet(in.WabaID),
-		),
-	}
-}
-
 // WebhookUpdateWorkflow is webhook-update/<wabaId>/<n>.
-func WebhookUpdateWorkflow(ctx workflow.Context, in WebhookUpdateInput) (WebhookUpdateOutcome, error) {
-	sh := currentShape(ctx)
-	u := &webhookUpdate{in: in, deliveries: sh.startDeliveries(ctx), shape: sh, ids: sh.idSource()}
-	err := workflow.SetUpdateHandler(ctx, UpdateWebhookResult, func(ctx workflow.Context) (WebhookUpdateOutcome, error) {
+func WebhookUpdateWorkflow(ctx workflow.Context, in domain.WebhookUpdateInput) (domain.WebhookUpdateOutcome, error) {
+	u := &webhookUpdate{in: in, deliveries: StartDeliveries(ctx, SomeoneWaits)}
+	err := workflow.SetUpdateHandler(ctx, domain.UpdateWebhookResult, func(ctx workflow.Context) (domain.WebhookUpdateOutcome, error) {
 		if err := workflow.Await(ctx, func() bool { return u.outcome != nil }); err != nil {
-			return WebhookUpdateOutcome{}, err
+			return domain.WebhookUpdateOutcome{}, err
 		}
 		return *u.outcome, nil
 	})
 	if err != nil {
-		return WebhookUpdateOutcome{}, err
+		return domain.WebhookUpdateOutcome{}, err
 	}
 	u.run(ctx)
 	u.deliveries.Wait(ctx)
@@ -121,28 +49,26 @@ func WebhookUpdateWorkflow(ctx workflow.Context, in WebhookUpdateInput) (Webhook
 }
 
 type webhookUpdate struct {
-	ids        IDSource // every id this run makes
-	shape      shape
-	in         WebhookUpdateInput
-	outcome    *WebhookUpdateOutcome
+	in         domain.WebhookUpdateInput
+	outcome    *domain.WebhookUpdateOutcome
 	deliveries *Deliveries
 }
 
 func (u *webhookUpdate) run(ctx workflow.Context) {
 	holder := workflow.GetInfo(ctx).WorkflowExecution.ID
-	claim := ClaimInput{WabaID: u.in.WabaID, Holder: holder}
-	if err := workflow.ExecuteActivity(withOptions(ctx, claimOptions), activityClaimWaba, claim).Get(ctx, nil); err != nil {
+	claim := domain.ClaimInput{WabaID: u.in.WabaID, Holder: holder}
+	if err := workflow.ExecuteActivity(withOptions(ctx, claimOptions), acts.ClaimWaba, claim).Get(ctx, nil); err != nil {
 		u.reject(ctx, err)
 		return
 	}
 	defer u.release(ctx, claim)
 
-	step := WebhookUpdateStep{WabaID: u.in.WabaID, N: u.in.N, Holder: holder}
-	if err := u.shape.db(ctx, activityPrepareWebhookUpdate, step).Get(ctx, nil); err != nil {
+	step := domain.WebhookUpdateStep{WabaID: u.in.WabaID, N: u.in.N, Holder: holder}
+	if err := local(ctx, acts.PrepareWebhookUpdate, step).Get(ctx, nil); err != nil {
 		u.reject(ctx, err)
 		return
 	}
-	if err := workflow.ExecuteActivity(withOptions(ctx, graphOptions), activitySetWebhookOverride, step).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(withOptions(ctx, graphOptions), acts.SetWebhookOverride, step).Get(ctx, nil); err != nil {
 		// A definite refusal changed nothing at Meta. Anything else (a timeout, retries run
 		// out) may have reached Meta: put the previous override back to be sure.
 		if !definiteRefusal(err) {
@@ -151,9 +77,9 @@ func (u *webhookUpdate) run(ctx workflow.Context) {
 		u.reject(ctx, err)
 		return
 	}
-	step.EventID = u.ids.EventID(ctx)
-	var out WebhookUpdateOutcome
-	if err := u.shape.db(ctx, activityCommitWebhookUpdate, step).Get(ctx, &out); err != nil {
+	step.EventID = eventID(ctx, "applied") // a webhook update applies once
+	var out domain.WebhookUpdateOutcome
+	if err := local(ctx, acts.CommitWebhookUpdate, step).Get(ctx, &out); err != nil {
 		u.restore(ctx, step)
 		u.reject(ctx, err)
 		return
@@ -169,26 +95,26 @@ func definiteRefusal(err error) bool {
 	if !errors.As(err, &appErr) {
 		return false
 	}
-	return appErr.Type() == ReasonWebhookSubscribeFailed || appErr.Type() == ReasonMetaTokenExpired
+	return appErr.Type() == domain.ReasonWebhookSubscribeFailed || appErr.Type() == domain.ReasonMetaTokenExpired
 }
 
-func (u *webhookUpdate) restore(ctx workflow.Context, step WebhookUpdateStep) {
+func (u *webhookUpdate) restore(ctx workflow.Context, step domain.WebhookUpdateStep) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	if err := workflow.ExecuteActivity(withOptions(dctx, graphOptions), activityRestoreWebhookOverride, step).Get(dctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(withOptions(dctx, graphOptions), acts.RestoreWebhookOverride, step).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("restoring the previous override failed; Meta may keep the refused webhook", "WabaId", step.WabaID)
 	}
 }
 
-func (u *webhookUpdate) release(ctx workflow.Context, claim ClaimInput) {
+func (u *webhookUpdate) release(ctx workflow.Context, claim domain.ClaimInput) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A release that fails is harmless: the lease expires by itself.
-	_ = u.shape.db(dctx, activityReleaseWaba, claim).Get(dctx, nil)
+	_ = local(dctx, acts.ReleaseWaba, claim).Get(dctx, nil)
 }
 
 // reject records why the update was refused (the reason travels as the ApplicationError's type,
 // as in onboarding); anything unexpected is internal_error.
 func (u *webhookUpdate) reject(ctx workflow.Context, err error) {
-	end := WebhookUpdateEnd{WabaID: u.in.WabaID, N: u.in.N, Reason: ReasonInternalError,
+	end := domain.WebhookUpdateEnd{WabaID: u.in.WabaID, N: u.in.N, Reason: domain.ReasonInternalError,
 		Message: "An internal error occurred while updating the webhook."}
 	var appErr *temporal.ApplicationError
 	var timeoutErr *temporal.TimeoutError
@@ -196,20 +122,20 @@ func (u *webhookUpdate) reject(ctx workflow.Context, err error) {
 	case errors.As(err, &appErr) && isWebhookUpdateReason(appErr.Type()):
 		end.Reason, end.Message = appErr.Type(), appErr.Message()
 	case errors.As(err, &timeoutErr):
-		end.Reason, end.Message = ReasonMetaUnavailable, "Meta did not answer in time."
+		end.Reason, end.Message = domain.ReasonMetaUnavailable, "Meta did not answer in time."
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	var out WebhookUpdateOutcome
-	if err := u.shape.db(dctx, activityRejectWebhookUpdate, end).Get(dctx, &out); err != nil {
-		out = WebhookUpdateOutcome{Reason: end.Reason, Message: end.Message}
+	var out domain.WebhookUpdateOutcome
+	if err := local(dctx, acts.RejectWebhookUpdate, end).Get(dctx, &out); err != nil {
+		out = domain.WebhookUpdateOutcome{Reason: end.Reason, Message: end.Message}
 	}
 	u.outcome = &out
 }
 
 func isWebhookUpdateReason(t string) bool {
 	switch t {
-	case ReasonWabaWebhookConflict, ReasonWebhookSubscribeFailed, ReasonConnectionDisconnected, ReasonMetaTokenExpired,
-		ReasonMetaUnavailable, ReasonInternalError:
+	case domain.ReasonWabaWebhookConflict, domain.ReasonWebhookSubscribeFailed, domain.ReasonConnectionDisconnected, domain.ReasonMetaTokenExpired,
+		domain.ReasonMetaUnavailable, domain.ReasonInternalError:
 		return true
 	}
 	return false

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	wf "github.com/dualhook/dualhook/workflows"
 )
 
@@ -21,8 +22,8 @@ type webhookUpdateSuite struct {
 	suite.Suite
 	testsuite.WorkflowTestSuite
 	env      *testsuite.TestWorkflowEnvironment
-	in       wf.WebhookUpdateInput
-	rejected *wf.WebhookUpdateEnd
+	in       domain.WebhookUpdateInput
+	rejected *domain.WebhookUpdateEnd
 	// claimHeld is how many claim attempts find the WABA held by someone else.
 	claimHeld, claimTries int
 }
@@ -31,12 +32,12 @@ func TestWebhookUpdateWorkflow(t *testing.T) { suite.Run(t, new(webhookUpdateSui
 
 func (s *webhookUpdateSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
-	s.env.RegisterWorkflowWithOptions(wf.WebhookUpdateWorkflow, workflow.RegisterOptions{Name: wf.WebhookUpdateWorkflowName})
+	s.env.RegisterWorkflowWithOptions(wf.WebhookUpdateWorkflow, workflow.RegisterOptions{Name: domain.WebhookUpdateWorkflowName})
 	s.env.RegisterActivity(a)
-	s.in = wf.WebhookUpdateInput{WabaID: "111", N: 3, ConnectionID: "conn_1", PartnerID: "ptn_1", TenantID: "t1"}
+	s.in = domain.WebhookUpdateInput{WabaID: "111", N: 3, ConnectionID: "conn_1", PartnerID: "ptn_1", TenantID: "t1"}
 	s.rejected, s.claimHeld, s.claimTries = nil, 0, 0
-	s.env.OnActivity(a.ClaimWaba, mock.Anything, wf.ClaimInput{WabaID: "111", Holder: "default-test-workflow-id"}).Return(
-		func(context.Context, wf.ClaimInput) error {
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, domain.ClaimInput{WabaID: "111", Holder: "default-test-workflow-id"}).Return(
+		func(context.Context, domain.ClaimInput) error {
 			s.claimTries++
 			if s.claimTries <= s.claimHeld {
 				return temporal.NewApplicationError("held", "waba_claim_held")
@@ -44,30 +45,30 @@ func (s *webhookUpdateSuite) SetupTest() {
 			return nil
 		})
 	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil)
-	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(wf.DeliveryResult{Status: wf.DeliveryDelivered}, nil).Maybe()
+	s.env.OnActivity(a.DeliverEvent, mock.Anything, mock.Anything).Return(domain.DeliveryResult{Status: domain.DeliveryDelivered}, nil).Maybe()
 	s.env.OnActivity(a.RejectWebhookUpdate, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.WebhookUpdateEnd) (wf.WebhookUpdateOutcome, error) {
+		func(_ context.Context, in domain.WebhookUpdateEnd) (domain.WebhookUpdateOutcome, error) {
 			s.rejected = &in
-			return wf.WebhookUpdateOutcome{Reason: in.Reason, Message: in.Message}, nil
+			return domain.WebhookUpdateOutcome{Reason: in.Reason, Message: in.Message}, nil
 		}).Maybe()
 }
 
 // run executes the workflow and asks for the result the way the API does (the `result` Update).
-func (s *webhookUpdateSuite) run() wf.WebhookUpdateOutcome {
-	var got wf.WebhookUpdateOutcome
+func (s *webhookUpdateSuite) run() domain.WebhookUpdateOutcome {
+	var got domain.WebhookUpdateOutcome
 	s.env.RegisterDelayedCallback(func() {
-		s.env.UpdateWorkflow(wf.UpdateWebhookResult, wf.UpdateWebhookResult, &testsuite.TestUpdateCallback{
+		s.env.UpdateWorkflow(domain.UpdateWebhookResult, domain.UpdateWebhookResult, &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { s.Fail("rejected", err.Error()) }, OnAccept: func() {},
 			OnComplete: func(v any, err error) {
 				s.NoError(err)
-				got, _ = v.(wf.WebhookUpdateOutcome)
+				got, _ = v.(domain.WebhookUpdateOutcome)
 			},
 		})
 	}, 0)
-	s.env.ExecuteWorkflow(wf.WebhookUpdateWorkflowName, s.in)
+	s.env.ExecuteWorkflow(domain.WebhookUpdateWorkflowName, s.in)
 	s.True(s.env.IsWorkflowCompleted())
 	s.NoError(s.env.GetWorkflowError())
-	var final wf.WebhookUpdateOutcome
+	var final domain.WebhookUpdateOutcome
 	s.NoError(s.env.GetWorkflowResult(&final))
 	s.Equal(got, final, "the Update and the workflow agree")
 	return got
@@ -76,18 +77,18 @@ func (s *webhookUpdateSuite) run() wf.WebhookUpdateOutcome {
 func (s *webhookUpdateSuite) TestAppliedAfterMetaAccepted() {
 	s.env.OnActivity(a.PrepareWebhookUpdate, mock.Anything, mock.Anything).Return(nil).Once()
 	s.env.OnActivity(a.SetWebhookOverride, mock.Anything, mock.Anything).Return(nil).Once()
-	var commit wf.WebhookUpdateStep
+	var commit domain.WebhookUpdateStep
 	s.env.OnActivity(a.CommitWebhookUpdate, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in wf.WebhookUpdateStep) (wf.WebhookUpdateOutcome, error) {
+		func(_ context.Context, in domain.WebhookUpdateStep) (domain.WebhookUpdateOutcome, error) {
 			commit = in
-			return wf.WebhookUpdateOutcome{Applied: true, AffectedConnectionIDs: []string{"conn_1", "conn_2"}}, nil
+			return domain.WebhookUpdateOutcome{Applied: true, AffectedConnectionIDs: []string{"conn_1", "conn_2"}}, nil
 		}).Once()
 	got := s.run()
 	s.True(got.Applied)
 	s.Equal([]string{"conn_1", "conn_2"}, got.AffectedConnectionIDs)
 	s.Equal("default-test-workflow-id", commit.Holder, "the commit checks the claim it holds")
 	s.NotEmpty(commit.EventID)
-	s.env.AssertCalled(s.T(), "DeliverEvent", mock.Anything, wf.DeliverEventInput{EventID: commit.EventID})
+	s.env.AssertCalled(s.T(), "DeliverEvent", mock.Anything, domain.DeliverEventInput{EventID: commit.EventID})
 	s.env.AssertNotCalled(s.T(), "DeliverEventFirst", mock.Anything, mock.Anything) // a PATCH waits on this workflow
 	s.env.AssertCalled(s.T(), "ReleaseWaba", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "RestoreWebhookOverride", mock.Anything, mock.Anything)
@@ -98,10 +99,10 @@ func (s *webhookUpdateSuite) TestAppliedAfterMetaAccepted() {
 func (s *webhookUpdateSuite) TestMetaRefusalChangesNothing() {
 	s.env.OnActivity(a.PrepareWebhookUpdate, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.SetWebhookOverride, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("Meta could not verify the webhook URL", wf.ReasonWebhookSubscribeFailed, nil))
+		temporal.NewNonRetryableApplicationError("Meta could not verify the webhook URL", domain.ReasonWebhookSubscribeFailed, nil))
 	got := s.run()
 	s.False(got.Applied)
-	s.Equal(wf.ReasonWebhookSubscribeFailed, got.Reason)
+	s.Equal(domain.ReasonWebhookSubscribeFailed, got.Reason)
 	s.Equal("Meta could not verify the webhook URL", got.Message)
 	s.env.AssertNotCalled(s.T(), "CommitWebhookUpdate", mock.Anything, mock.Anything)
 	s.env.AssertNotCalled(s.T(), "RestoreWebhookOverride", mock.Anything, mock.Anything)
@@ -112,10 +113,10 @@ func (s *webhookUpdateSuite) TestMetaRefusalChangesNothing() {
 func (s *webhookUpdateSuite) TestUnknownMetaOutcomeIsRestored() {
 	s.env.OnActivity(a.PrepareWebhookUpdate, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.SetWebhookOverride, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("Meta is temporarily unavailable", wf.ReasonMetaUnavailable, nil))
+		temporal.NewNonRetryableApplicationError("Meta is temporarily unavailable", domain.ReasonMetaUnavailable, nil))
 	s.env.OnActivity(a.RestoreWebhookOverride, mock.Anything, mock.Anything).Return(nil).Once()
 	got := s.run()
-	s.Equal(wf.ReasonMetaUnavailable, got.Reason)
+	s.Equal(domain.ReasonMetaUnavailable, got.Reason)
 	s.env.AssertExpectations(s.T())
 }
 
@@ -123,20 +124,20 @@ func (s *webhookUpdateSuite) TestUnknownMetaOutcomeIsRestored() {
 func (s *webhookUpdateSuite) TestFailedCommitRestoresMeta() {
 	s.env.OnActivity(a.PrepareWebhookUpdate, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.SetWebhookOverride, mock.Anything, mock.Anything).Return(nil)
-	s.env.OnActivity(a.CommitWebhookUpdate, mock.Anything, mock.Anything).Return(wf.WebhookUpdateOutcome{},
-		temporal.NewNonRetryableApplicationError("disconnected meanwhile", wf.ReasonConnectionDisconnected, nil))
+	s.env.OnActivity(a.CommitWebhookUpdate, mock.Anything, mock.Anything).Return(domain.WebhookUpdateOutcome{},
+		temporal.NewNonRetryableApplicationError("disconnected meanwhile", domain.ReasonConnectionDisconnected, nil))
 	s.env.OnActivity(a.RestoreWebhookOverride, mock.Anything, mock.Anything).Return(nil).Once()
 	got := s.run()
-	s.Equal(wf.ReasonConnectionDisconnected, got.Reason)
+	s.Equal(domain.ReasonConnectionDisconnected, got.Reason)
 	s.env.AssertExpectations(s.T())
 }
 
 // A refusal under the claim (another tenant's sibling) never reaches Meta.
 func (s *webhookUpdateSuite) TestConflictNeverReachesMeta() {
 	s.env.OnActivity(a.PrepareWebhookUpdate, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("another tenant", wf.ReasonWabaWebhookConflict, nil))
+		temporal.NewNonRetryableApplicationError("another tenant", domain.ReasonWabaWebhookConflict, nil))
 	got := s.run()
-	s.Equal(wf.ReasonWabaWebhookConflict, got.Reason)
+	s.Equal(domain.ReasonWabaWebhookConflict, got.Reason)
 	s.env.AssertNotCalled(s.T(), "SetWebhookOverride", mock.Anything, mock.Anything)
 	s.env.AssertCalled(s.T(), "ReleaseWaba", mock.Anything, mock.Anything)
 }
@@ -146,7 +147,7 @@ func (s *webhookUpdateSuite) TestUnexpectedErrorIsInternal() {
 	s.env.OnActivity(a.PrepareWebhookUpdate, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("pq: relation does not exist", "PgError", nil))
 	got := s.run()
-	s.Equal(wf.ReasonInternalError, got.Reason)
+	s.Equal(domain.ReasonInternalError, got.Reason)
 	s.NotContains(got.Message, "pq:")
 }
 
@@ -155,7 +156,7 @@ func (s *webhookUpdateSuite) TestWaitsForTheClaim() {
 	s.claimHeld = 3
 	s.env.OnActivity(a.PrepareWebhookUpdate, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.SetWebhookOverride, mock.Anything, mock.Anything).Return(nil)
-	s.env.OnActivity(a.CommitWebhookUpdate, mock.Anything, mock.Anything).Return(wf.WebhookUpdateOutcome{Applied: true}, nil)
+	s.env.OnActivity(a.CommitWebhookUpdate, mock.Anything, mock.Anything).Return(domain.WebhookUpdateOutcome{Applied: true}, nil)
 	start := s.env.Now()
 	got := s.run()
 	s.True(got.Applied)

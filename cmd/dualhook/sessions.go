@@ -8,12 +8,12 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/app"
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
+	"github.com/dualhook/dualhook/internal/sessionworkflow"
 	"github.com/dualhook/dualhook/internal/store"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // sessionsCommand lets operators look at and cancel onboarding sessions (SPEC §13).
@@ -61,7 +61,7 @@ func sessionsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if s.Status == workflows.StatusPending || s.Status == workflows.StatusStarted {
+			if s.Status == domain.StatusPending || s.Status == domain.StatusStarted {
 				if err := cancelSessionWorkflow(cmd.Context(), a.Temporal, s, cfg.TemporalTaskQueue); err != nil {
 					return err
 				}
@@ -80,11 +80,8 @@ func sessionsCommand() *cobra.Command {
 func cancelSessionWorkflow(ctx context.Context, c client.Client, s dbq.OnboardingSession, taskQueue string) error {
 	ctx, stop := context.WithTimeout(ctx, 30*time.Second)
 	defer stop()
-	start := c.NewWithStartWorkflowOperation(api.SessionWorkflowOptions(s, taskQueue), workflows.OnboardingWorkflowName, api.SessionWorkflowInput(s))
-	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions:          client.UpdateWorkflowOptions{UpdateName: workflows.UpdateCancel, WaitForStage: client.WorkflowUpdateStageCompleted},
-	})
+	h, err := sessionworkflow.Starter{Temporal: c, TaskQueue: taskQueue}.Update(ctx, s,
+		client.UpdateWorkflowOptions{UpdateName: domain.UpdateCancel, WaitForStage: client.WorkflowUpdateStageCompleted})
 	if err != nil {
 		return err
 	}

@@ -16,13 +16,13 @@ import (
 	"github.com/dualhook/dualhook/activities"
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/keyring"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/internal/temporalclient"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/testenv"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // childWorkerEnv makes the test binary a worker process (see TestMain) on the task queue it
@@ -130,7 +130,7 @@ func testWorkerKilledDuringDelivery(t *testing.T, localEmit bool) {
 	var out eventstest.EmitOutput
 	require.NoError(t, run.Get(ctx, &out))
 	require.Len(t, out.EventIDs, 1)
-	assert.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryDelivered, out.Results[0].Status)
 
 	ev := s.Event(out.EventIDs[0])
 	assert.Equal(t, events.StatusDelivered, ev.Status)

@@ -17,11 +17,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/signature"
 	"github.com/dualhook/dualhook/testkit/eventstest"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 func completed(tenant string) eventstest.EventSpec {
@@ -46,7 +46,7 @@ func testDeliveredOnThirdAttemptWithVerifiableSignatures(t *testing.T, waitedOn 
 	require.NoError(t, run.Get(context.Background(), &out))
 	require.Len(t, out.Results, 1)
 	evID := out.EventIDs[0]
-	assert.Equal(t, workflows.DeliveryResult{EventID: evID, Status: workflows.DeliveryDelivered, Attempts: 3}, out.Results[0])
+	assert.Equal(t, domain.DeliveryResult{EventID: evID, Status: domain.DeliveryDelivered, Attempts: 3}, out.Results[0])
 
 	ev := s.Event(evID)
 	assert.Equal(t, events.StatusDelivered, ev.Status)
@@ -191,7 +191,7 @@ func testFailedAfterTheWholeScheduleThenReplayDelivers(t *testing.T, waitedOn bo
 
 	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t-down")}})
 	evID := out.EventIDs[0]
-	assert.Equal(t, workflows.DeliveryFailed, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryFailed, out.Results[0].Status)
 	assert.Equal(t, 7, out.Results[0].Attempts)
 	assert.Contains(t, out.Results[0].Error, "attempt 7 of 7")
 
@@ -220,7 +220,7 @@ func testFailedAfterTheWholeScheduleThenReplayDelivers(t *testing.T, waitedOn bo
 	r := &events.Replayer{Store: s.Store, Temporal: s.Temporal, TaskQueue: s.TaskQueue}
 	wfID, err := r.Redeliver(context.Background(), ev)
 	require.NoError(t, err)
-	assert.Equal(t, workflows.RedeliveryID(evID, 1), wfID)
+	assert.Equal(t, domain.RedeliveryID(evID, 1), wfID)
 	ev = s.WaitStatus(evID, events.StatusDelivered, 30*time.Second)
 	assert.Equal(t, wfID, *ev.WorkflowID)
 	assert.EqualValues(t, 8, ev.AttemptCount)
@@ -240,7 +240,7 @@ func testFailedAfterTheWholeScheduleThenReplayDelivers(t *testing.T, waitedOn bo
 	// A second replay gets the next number.
 	wfID2, err := r.Redeliver(context.Background(), s.Event(evID))
 	require.NoError(t, err)
-	assert.Equal(t, workflows.RedeliveryID(evID, 2), wfID2)
+	assert.Equal(t, domain.RedeliveryID(evID, 2), wfID2)
 	eventstest.Eventually(t, 30*time.Second, func() bool { return rcv.Count() == 2 }, "second replay never arrived")
 }
 
@@ -266,7 +266,7 @@ func testRetryAfterIsHonouredWhenLonger(t *testing.T, waitedOn bool) {
 	})
 	partner, _ := s.NewPartner(&rcv.URL, nil)
 	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t")}})
-	require.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
+	require.Equal(t, domain.DeliveryDelivered, out.Results[0].Status)
 	reqs := rcv.Requests()
 	require.Len(t, reqs, 3)
 	assert.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), 2*time.Second, "Retry-After: 2 was longer than the 100 ms of the schedule")
@@ -284,7 +284,7 @@ func testGoneStopsRetrying(t *testing.T, waitedOn bool) {
 	rcv := eventstest.NewReceiver(t, eventstest.Status(http.StatusGone))
 	partner, _ := s.NewPartner(&rcv.URL, nil)
 	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t")}})
-	assert.Equal(t, workflows.DeliveryFailed, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryFailed, out.Results[0].Status)
 	assert.Equal(t, 1, rcv.Count())
 	attempts := s.Attempts(out.EventIDs[0])
 	require.Len(t, attempts, 1)
@@ -304,7 +304,7 @@ func TestRedirectsAreFailuresAndNotFollowed(t *testing.T) {
 	})
 	partner, _ := s.NewPartner(&rcv.URL, nil)
 	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t")}})
-	assert.Equal(t, workflows.DeliveryFailed, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryFailed, out.Results[0].Status)
 	assert.Equal(t, 2, rcv.Count())
 	assert.Zero(t, target.Count(), "the redirect target must never be called")
 	for _, a := range s.Attempts(out.EventIDs[0]) {
@@ -331,7 +331,7 @@ func testSlowReceiverTimesOut(t *testing.T, waitedOn bool) {
 	})
 	partner, _ := s.NewPartner(&rcv.URL, nil)
 	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, WaitedOn: waitedOn, Events: []eventstest.EventSpec{completed("t")}})
-	assert.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryDelivered, out.Results[0].Status)
 	attempts := s.Attempts(out.EventIDs[0])
 	require.Len(t, attempts, 2)
 	assert.Equal(t, "retry", attempts[0].Outcome)
@@ -363,7 +363,7 @@ func TestHugeResponseBodyKeepsAPreview(t *testing.T) {
 	})
 	partner, _ := s.NewPartner(&rcv.URL, nil)
 	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t")}})
-	assert.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryDelivered, out.Results[0].Status)
 	for _, a := range s.Attempts(out.EventIDs[0]) {
 		require.NotNil(t, a.ResponsePreview)
 		assert.Equal(t, strings.Repeat("a", 1023), *a.ResponsePreview, "cut on a character boundary, at most 1 KiB")
@@ -378,7 +378,7 @@ func TestSkippedWithoutURLOrSubscriptionThenReplayable(t *testing.T) {
 
 	noURL, _ := s.NewPartner(nil, nil)
 	out := s.Run(eventstest.EmitInput{PartnerID: noURL.ID, Events: []eventstest.EventSpec{completed("t")}})
-	assert.Equal(t, workflows.DeliverySkipped, out.Results[0].Status)
+	assert.Equal(t, domain.DeliverySkipped, out.Results[0].Status)
 	ev := s.Event(out.EventIDs[0])
 	assert.Equal(t, events.StatusSkipped, ev.Status)
 	attempts := s.Attempts(ev.ID)
@@ -399,14 +399,14 @@ func TestSkippedWithoutURLOrSubscriptionThenReplayable(t *testing.T) {
 	webhookUpdated := eventstest.EventSpec{Type: eventtypes.ConnectionWebhookUpdate, TenantID: "t", Data: map[string]any{"wabaId": "1"}}
 	defaults, _ := s.NewPartner(&rcv.URL, nil)
 	out = s.Run(eventstest.EmitInput{PartnerID: defaults.ID, Events: []eventstest.EventSpec{webhookUpdated, completed("t")}})
-	assert.Equal(t, workflows.DeliverySkipped, out.Results[0].Status)
-	assert.Equal(t, workflows.DeliveryDelivered, out.Results[1].Status)
+	assert.Equal(t, domain.DeliverySkipped, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryDelivered, out.Results[1].Status)
 	assert.Contains(t, *s.Attempts(out.EventIDs[0])[0].Error, "eventTypes do not include connection.webhook_updated")
 
 	listing, _ := s.NewPartner(&rcv.URL, []string{eventtypes.ConnectionWebhookUpdate})
 	out = s.Run(eventstest.EmitInput{PartnerID: listing.ID, Events: []eventstest.EventSpec{webhookUpdated, completed("t")}})
-	assert.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
-	assert.Equal(t, workflows.DeliverySkipped, out.Results[1].Status, "a partner listing types gets only those")
+	assert.Equal(t, domain.DeliveryDelivered, out.Results[0].Status)
+	assert.Equal(t, domain.DeliverySkipped, out.Results[1].Status, "a partner listing types gets only those")
 }
 
 func TestChangedURLIsUsedFromTheNextAttempt(t *testing.T) {
@@ -422,7 +422,7 @@ func TestChangedURLIsUsedFromTheNextAttempt(t *testing.T) {
 	partner, _ := s.NewPartner(&first.URL, nil)
 	partnerID = partner.ID
 	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: []eventstest.EventSpec{completed("t")}})
-	assert.Equal(t, workflows.DeliveryDelivered, out.Results[0].Status)
+	assert.Equal(t, domain.DeliveryDelivered, out.Results[0].Status)
 	assert.Equal(t, 1, first.Count())
 	assert.Equal(t, 1, second.Count())
 	attempts := s.Attempts(out.EventIDs[0])
@@ -445,7 +445,7 @@ func TestEmitRetriedAfterCrashStoresOneEvent(t *testing.T) {
 	assert.Equal(t, 2, n, "the retried activity inserted nothing more")
 	assert.Equal(t, 2, rcv.Count())
 	for _, r := range out.Results {
-		assert.Equal(t, workflows.DeliveryDelivered, r.Status)
+		assert.Equal(t, domain.DeliveryDelivered, r.Status)
 	}
 }
 
@@ -461,13 +461,13 @@ func TestLongLivedWorkflowsDeliverThroughChildren(t *testing.T) {
 	}})
 	assert.Empty(t, out.Results, "the parent does not wait for its children")
 	for _, id := range out.EventIDs {
-		run := s.Temporal.GetWorkflow(context.Background(), workflows.DeliveryID(id), "")
-		var res workflows.DeliveryResult
+		run := s.Temporal.GetWorkflow(context.Background(), domain.DeliveryID(id), "")
+		var res domain.DeliveryResult
 		require.NoError(t, run.Get(context.Background(), &res))
-		assert.Equal(t, workflows.DeliveryDelivered, res.Status)
+		assert.Equal(t, domain.DeliveryDelivered, res.Status)
 		ev := s.Event(id)
-		assert.Equal(t, workflows.DeliveryID(id), *ev.WorkflowID)
-		desc, err := s.Temporal.DescribeWorkflow(context.Background(), workflows.DeliveryID(id), "")
+		assert.Equal(t, domain.DeliveryID(id), *ev.WorkflowID)
+		desc, err := s.Temporal.DescribeWorkflow(context.Background(), domain.DeliveryID(id), "")
 		require.NoError(t, err)
 		fields := desc.RawResponse.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
 		assert.Contains(t, string(fields["EventType"].GetData()), ev.Type)

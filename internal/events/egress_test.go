@@ -16,9 +16,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dualhook/dualhook/egress"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/testkit/eventstest"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // trap is a listener that must never get a connection. untouched proves it: the kernel queues
@@ -139,7 +139,7 @@ func TestSSRFCorpusIsRefusedBeforeAnyConnection(t *testing.T) {
 		for i, r := range runs {
 			var out eventstest.EmitOutput
 			require.NoError(t, r.Get(context.Background(), &out))
-			assert.Equal(t, workflows.DeliveryFailed, out.Results[0].Status, corpus[i])
+			assert.Equal(t, domain.DeliveryFailed, out.Results[0].Status, corpus[i])
 			for _, a := range s.Attempts(out.EventIDs[0]) {
 				require.NotNil(t, a.Error, corpus[i])
 				assert.True(t, strings.HasPrefix(*a.Error, "refused: "), "%s: %s", corpus[i], *a.Error)

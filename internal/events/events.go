@@ -2,15 +2,15 @@
 //
 // The mechanism, end to end (docs/events.md has the long version):
 //
-//  1. A workflow makes the event id with its workflows.IDSource (derived from the run id, so
-//     replays of the workflow make the same id) and passes it to the activity, or local
-//     activity, that writes the state change.
+//  1. A workflow names the event (derived from its run id and what the event is, so a replay
+//     or a retried task names it alike) and passes the id to the activity, or local activity,
+//     that writes the state change.
 //  2. That activity calls Emit with the transaction's queries: the event row commits with the
-//     state change or not at all, and a retried activity inserts nothing the second time.
-//  3. The workflow delivers the id with workflows.StartDeliveries (workflows someone waits on),
-//     StartDeliveriesInWorker or DeliverEvents (first attempt as a local activity), or
-//     DeliverEventsAsChildren (long-lived workflows); the DeliverEvent activity signs and POSTs
-//     the stored body and retries on the SPEC §8.3 schedule.
+//     state change or not at all, and a retried activity inserts nothing the second time; an id
+//     already stored for a different event is refused (ErrIDConflict), never dropped.
+//  3. The workflow delivers the id with workflows.StartDeliveries, whose Waiter says who waits
+//     on the workflow (and so how the first attempt runs); the DeliverEvent activity signs and
+//     POSTs the stored body and retries on the SPEC §8.3 schedule.
 //
 // Whether the partner receives the event (URL configured, type subscribed) is decided at
 // delivery time, not here: an event the partner could not receive is stored as skipped and can
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/eventtypes"
@@ -44,8 +45,8 @@ const (
 // optional ("" stores NULL) and only serve filtering (GET /api/v1/events?tenantId=…) and
 // operators.
 type New struct {
-	// ID comes from the workflow (workflows.IDSource), never from the activity: that is what
-	// makes Emit idempotent across activity retries.
+	// ID comes from the workflow (derived from its run and what the event is), never from the
+	// activity: that is what makes Emit idempotent across activity retries.
 	ID        string
 	PartnerID string
 	// Type is one of internal/eventtypes.
@@ -131,7 +132,7 @@ func Emit(ctx context.Context, q *dbq.Queries, e New) error {
 	if activity.IsActivity(ctx) {
 		emitter = activity.GetInfo(ctx).WorkflowExecution.ID
 	}
-	_, err = q.InsertEvent(ctx, dbq.InsertEventParams{
+	inserted, err := q.InsertEvent(ctx, dbq.InsertEventParams{
 		ID: e.ID, PartnerID: e.PartnerID, Type: e.Type, TenantID: optional(e.TenantID), SessionID: optional(e.SessionID),
 		ConnectionID: optional(e.ConnectionID), WabaID: optional(e.WabaID), Body: body, CreatedAt: e.CreatedAt,
 		WorkflowID: optional(emitter),
@@ -139,13 +140,39 @@ func Emit(ctx context.Context, q *dbq.Queries, e New) error {
 	if err != nil {
 		return fmt.Errorf("events: store %s %s: %w", e.Type, e.ID, err)
 	}
+	if inserted == 1 {
+		return nil
+	}
+	// The id is stored already. That is the retry of this very event — or a workflow that gave
+	// two different events one id, which would lose the second silently: refuse it, loudly.
+	stored, err := q.GetEventByID(ctx, e.ID)
+	if err != nil {
+		return fmt.Errorf("events: read stored %s: %w", e.ID, err)
+	}
+	if stored.Type != e.Type || stored.PartnerID != e.PartnerID || !sameOptional(stored.SessionID, e.SessionID) ||
+		!sameOptional(stored.ConnectionID, e.ConnectionID) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"events: id %s is stored for another event (%s, partner %s); refusing to store %s under it",
+			e.ID, stored.Type, stored.PartnerID, e.Type), ErrIDConflict, nil)
+	}
 	return nil
+}
+
+// ErrIDConflict is the ApplicationError type of an event whose id belongs to another event: a
+// bug in how a workflow names its events. It is not retried; an operator sees the failed activity.
+const ErrIDConflict = "event_id_conflict"
+
+func sameOptional(stored *string, v string) bool {
+	if stored == nil {
+		return v == ""
+	}
+	return *stored == v
 }
 
 func (e New) validate() error {
 	switch {
 	case !ids.HasPrefix(e.ID, ids.Event):
-		return fmt.Errorf("events: id %q is not an event id (make it with workflows.IDSource)", e.ID)
+		return fmt.Errorf("events: id %q is not an event id (workflows name their events with eventID)", e.ID)
 	case e.PartnerID == "":
 		return errors.New("events: PartnerID is required")
 	case !eventtypes.Valid(e.Type):

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/events"
@@ -82,4 +83,36 @@ func TestEmitIsTransactionalAndIdempotent(t *testing.T) {
 		err := s.Store.InTx(ctx, func(q *dbq.Queries) error { return events.Emit(ctx, q, bad) })
 		assert.Error(t, err, name)
 	}
+}
+
+// An id already stored for a different event must never swallow the second event silently
+// (issue: onboarding.completed lost when a retried task took another path to the same id).
+func TestEmitRefusesAnIDStoredForAnotherEvent(t *testing.T) {
+	t.Parallel()
+	s := eventstest.New(t, eventstest.Options{})
+	partner, _ := s.NewPartner(nil, nil)
+	other, _ := s.NewPartner(nil, nil)
+	ctx := context.Background()
+	id := ids.New(ids.Event)
+	emit := func(e events.New) error {
+		e.ID = id
+		return s.Store.InTx(ctx, func(q *dbq.Queries) error { return events.Emit(ctx, q, e) })
+	}
+	started := events.New{PartnerID: partner.ID, Type: eventtypes.OnboardingStarted, TenantID: "t1", SessionID: "sess_1"}
+	require.NoError(t, emit(started))
+	require.NoError(t, emit(started), "the same event again is a retry")
+
+	for name, e := range map[string]events.New{
+		"another type":       {PartnerID: partner.ID, Type: eventtypes.OnboardingCompleted, TenantID: "t1", SessionID: "sess_1"},
+		"another partner":    {PartnerID: other.ID, Type: eventtypes.OnboardingStarted, TenantID: "t1", SessionID: "sess_1"},
+		"another session":    {PartnerID: partner.ID, Type: eventtypes.OnboardingStarted, TenantID: "t1", SessionID: "sess_2"},
+		"another connection": {PartnerID: partner.ID, Type: eventtypes.OnboardingStarted, TenantID: "t1", SessionID: "sess_1", ConnectionID: "conn_1"},
+	} {
+		err := emit(e)
+		var appErr *temporal.ApplicationError
+		require.ErrorAs(t, err, &appErr, name)
+		assert.Equal(t, events.ErrIDConflict, appErr.Type(), name)
+		assert.True(t, appErr.NonRetryable(), name)
+	}
+	assert.Equal(t, eventtypes.OnboardingStarted, s.Event(id).Type, "the stored event is untouched")
 }

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/store"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // MaxBulkRedeliveries bounds one bulk replay. Scheduled events go back to pending, so calling
@@ -41,8 +41,8 @@ func (r *Replayer) Redeliver(ctx context.Context, ev dbq.Event) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	id := workflows.RedeliveryID(ev.ID, int64(sched.RedeliveryCount))
-	summary := workflows.EventSummary{EventID: ev.ID, Type: ev.Type, PartnerID: ev.PartnerID}
+	id := domain.RedeliveryID(ev.ID, int64(sched.RedeliveryCount))
+	summary := domain.EventSummary{EventID: ev.ID, Type: ev.Type, PartnerID: ev.PartnerID}
 	if ev.TenantID != nil {
 		summary.TenantID = *ev.TenantID
 	}
@@ -51,7 +51,7 @@ func (r *Replayer) Redeliver(ctx context.Context, ev dbq.Event) (string, error) 
 		TaskQueue:             r.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(summary.SearchAttributes()...),
-	}, workflows.RedeliveryWorkflowName, workflows.DeliveryInput{EventID: ev.ID})
+	}, domain.RedeliveryWorkflowName, domain.DeliveryInput{EventID: ev.ID})
 	if err != nil {
 		// Put the status back, so the event is not left pending with no workflow behind it. The
 		// number n is simply not used.

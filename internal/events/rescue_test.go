@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/testenv"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // An operator terminates a workflow while its event waits for the next attempt: the event would
@@ -68,7 +68,7 @@ func TestStrandedEventIsReplayedAfterItsWorkflowIsTerminated(t *testing.T) {
 	eventstest.Eventually(t, 30*time.Second, func() bool { return s.Event(evID).Status == events.StatusDelivered },
 		"the replay never delivered the stranded event")
 	ev = s.Event(evID)
-	assert.Equal(t, workflows.RedeliveryID(evID, 1), *ev.WorkflowID)
+	assert.Equal(t, domain.RedeliveryID(evID, 1), *ev.WorkflowID)
 	attempts := s.Attempts(evID)
 	require.Len(t, attempts, 2)
 	assert.Equal(t, "retry", attempts[0].Outcome)

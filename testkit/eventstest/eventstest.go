@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/keyring"
 	"github.com/dualhook/dualhook/internal/metrics"
@@ -251,7 +253,7 @@ type EmitInput struct {
 	// LocalEmit emits with a local activity, as the workflows' PostgreSQL-only steps do.
 	LocalEmit bool
 	// WaitedOn delivers as a workflow someone waits on does (StartDeliveries: every attempt a
-	// regular activity); otherwise first attempts run in the worker (StartDeliveriesInWorker).
+	// regular activity); otherwise first attempts run in the worker (NobodyWaits).
 	WaitedOn bool
 	// FailAfterCommit makes the first attempt of the emitting activity fail after its commit,
 	// as a crash between commit and completion would.
@@ -261,30 +263,27 @@ type EmitInput struct {
 // EmitOutput is what the test workflow returns.
 type EmitOutput struct {
 	EventIDs []string
-	Results  []workflows.DeliveryResult
+	Results  []domain.DeliveryResult
 }
 
-// EmitWorkflow emits events the way the real workflows do: ids from an IDSource, stored by an
+// EmitWorkflow emits events the way the real workflows do: ids from workflows.EventID, stored by an
 // activity together with a state change, then delivered by this workflow (or its children).
 func EmitWorkflow(ctx workflow.Context, in EmitInput) (EmitOutput, error) {
-	// The real workflows record their shape version first (workflows/versions.go); so does this
-	// stand-in, so tests and the benchmark pay what they pay.
-	_ = workflow.GetVersion(ctx, "local-steps", workflow.DefaultVersion, 1)
-	var idSource workflows.IDSource
 	var out EmitOutput
-	for range in.Events {
-		out.EventIDs = append(out.EventIDs, idSource.EventID(ctx))
+	for i := range in.Events {
+		out.EventIDs = append(out.EventIDs, workflows.EventID(ctx, strconv.Itoa(i)))
 	}
-	deliveries := workflows.StartDeliveriesInWorker(ctx)
-	if in.WaitedOn {
-		deliveries = workflows.StartDeliveries(ctx)
+	waiter := workflows.NobodyWaits
+	switch {
+	case in.Children:
+		waiter = workflows.NobodyWaitsLongLived
+	case in.WaitedOn:
+		waiter = workflows.SomeoneWaits
 	}
+	deliveries := workflows.StartDeliveries(ctx, waiter)
 	if !in.OneByOne {
 		if err := emit(ctx, in, EmitActivityInput{PartnerID: in.PartnerID, EventIDs: out.EventIDs, Events: in.Events, FailAfterCommit: in.FailAfterCommit}); err != nil {
 			return out, err
-		}
-		if in.Children {
-			return out, workflows.DeliverEventsAsChildren(ctx, out.EventIDs...)
 		}
 		deliveries.Start(ctx, out.EventIDs...)
 		out.Results = deliveries.Wait(ctx)

@@ -24,21 +24,21 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dualhook/dualhook/activities"
-	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/config"
+	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/internal/partners"
 	"github.com/dualhook/dualhook/internal/payloadcodec"
 	"github.com/dualhook/dualhook/internal/secretstore"
+	"github.com/dualhook/dualhook/internal/sessionworkflow"
 	"github.com/dualhook/dualhook/metagraph"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/apitest"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/testenv"
 	"github.com/dualhook/dualhook/worker"
-	"github.com/dualhook/dualhook/workflows"
 )
 
 // Stack is one running product.
@@ -335,13 +335,11 @@ func (s *Stack) InsertSession(p apitest.Partner, tenantID string, expiresIn time
 		ID: id, PartnerID: p.Row.ID, TenantID: tenantID, TenantName: "Tenant " + tenantID, TokenHash: sum[:],
 		SuccessRedirectURL: s.Redirect + "/done", FailureRedirectURL: s.Redirect + "/failed", CancelRedirectURL: s.Redirect + "/cancelled",
 		WebhookOverrideURL: s.Hook.URL(tenantID), WebhookVerifyTokenCiphertext: s.API.Ring.EncryptString("verify-"+tenantID, secretstore.VerifyTokenAD),
-		Metadata: json.RawMessage(`{}`), ExpiresAt: time.Now().Add(expiresIn).UTC(), WorkflowID: workflows.OnboardingID(id),
+		Metadata: json.RawMessage(`{}`), ExpiresAt: time.Now().Add(expiresIn).UTC(), WorkflowID: domain.OnboardingID(id),
 	})
 	require.NoError(s.T, err)
 	if start {
-		_, err := s.API.Temporal.ExecuteWorkflow(ctx, api.SessionWorkflowOptions(row, s.API.Config.TemporalTaskQueue),
-			workflows.OnboardingWorkflowName, api.SessionWorkflowInput(row))
-		require.NoError(s.T, err)
+		require.NoError(s.T, sessionworkflow.Starter{Temporal: s.API.Temporal, TaskQueue: s.API.Config.TemporalTaskQueue}.Start(ctx, row))
 		require.NoError(s.T, s.API.Store.MarkSessionWorkflowStarted(ctx, id))
 	}
 	return id, token
