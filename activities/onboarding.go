@@ -122,6 +122,13 @@ func (a *Activities) ExchangeCode(ctx context.Context, in domain.SessionStep) (d
 		if metagraph.NeverReachedMeta(err) {
 			return domain.ExchangeResult{}, transient(domain.ReasonMetaUnavailable, "Meta could not be reached to exchange the code: "+err.Error())
 		}
+		if metagraph.IsCodeUsed(err) && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+			// An earlier attempt of ours was lost while it was at Meta (its worker died): that
+			// attempt spent the code. The window cannot be closed, a code works once; the failure
+			// is ours, not the user's or Meta's (docs/onboarding.md, "Lost code exchanges").
+			return domain.ExchangeResult{}, permanent(domain.ReasonInternalError,
+				"Dualhook was interrupted while exchanging the authorization code with Meta, and a code works only once: start the signup again.")
+		}
 		var graphErr *metagraph.Error
 		if errors.As(err, &graphErr) {
 			return domain.ExchangeResult{}, permanent(domain.ReasonOAuthExchangeFailed, "Meta rejected the authorization code: "+err.Error())

@@ -459,7 +459,10 @@ func TestLongLivedWorkflowsDeliverThroughChildren(t *testing.T) {
 		{Type: eventtypes.HeartbeatDueSoon, TenantID: "t-hb", Data: map[string]any{"connectionId": "conn_1"}},
 		{Type: eventtypes.HeartbeatOverdue, TenantID: "t-hb", Data: map[string]any{"connectionId": "conn_1"}},
 	}})
-	assert.Empty(t, out.Results, "the parent does not wait for its children")
+	require.Len(t, out.Results, 2)
+	for _, r := range out.Results {
+		assert.Equal(t, domain.DeliveryHandedOff, r.Status, "the parent does not wait for its children's outcome")
+	}
 	for _, id := range out.EventIDs {
 		run := s.Temporal.GetWorkflow(context.Background(), domain.DeliveryID(id), "")
 		var res domain.DeliveryResult
