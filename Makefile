@@ -7,7 +7,7 @@ SQLC := $(TOOLS_DIR)/sqlc-$(SQLC_VERSION)/sqlc
 GOLANGCI := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test build lint fmt generate check-generated tools test-race bench-delivery bench-onboarding
+.PHONY: dev test build lint fmt generate check-generated tools test-race bench-delivery bench-onboarding chaos-worker-kill
 
 ## dev: run API, worker, Temporal + Web UI, PostgreSQL and the Meta sandbox locally
 dev: build
@@ -28,6 +28,10 @@ bench-delivery:
 ## bench-onboarding: session creation and callback latency (prints numbers; docs/onboarding.md)
 bench-onboarding:
 	TEST_PACKAGES=./e2e GO_TEST_FLAGS="-run ^$$ -bench . -benchtime 100x" ./scripts/test.sh
+
+## chaos-worker-kill: SIGKILL the worker mid-onboarding, 5 runs; fails when an event is lost (docs/chaos.md)
+chaos-worker-kill: build
+	go run ./cmd/onboard-chaos -runs 5
 
 build:
 	go build -o bin/dualhook ./cmd/dualhook
