@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/workflows"
 )
 
@@ -67,10 +68,10 @@ func (s *Server) confirmHeartbeat(c echo.Context) error {
 	}
 	out := heartbeatResponse{ConnectionID: conn.ID, HeartbeatStatus: st.Status}
 	if !st.LastConfirmedAt.IsZero() {
-		out.HeartbeatLastConfirmedAt = ptr(timestamp(st.LastConfirmedAt))
+		out.HeartbeatLastConfirmedAt = opt.Ptr(timestamp(st.LastConfirmedAt))
 	}
 	if !st.NextDueAt.IsZero() {
-		out.HeartbeatNextDueAt = ptr(timestamp(st.NextDueAt))
+		out.HeartbeatNextDueAt = opt.Ptr(timestamp(st.NextDueAt))
 	}
 	return c.JSON(http.StatusOK, out)
 }

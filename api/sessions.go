@@ -20,6 +20,7 @@ import (
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/redirecturl"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
@@ -127,7 +128,7 @@ func (s *Server) createSession(c echo.Context) error {
 		Status: session.Status, ExpiresAt: timestamp(session.ExpiresAt),
 	}
 	if _, ok := c.Get(ctxIdemKey).(*idempotencyState); ok {
-		out.IdempotencyExpiresAt = ptr(timestamp(s.deps.Now().Add(IdempotencyLifetime)))
+		out.IdempotencyExpiresAt = opt.Ptr(timestamp(s.deps.Now().Add(IdempotencyLifetime)))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, out)
@@ -290,7 +291,7 @@ func renderSession(s dbq.OnboardingSession) sessionResponse {
 		out.Metadata = json.RawMessage("{}")
 	}
 	if s.FailureReason != nil {
-		f := &sessionFailure{Reason: *s.FailureReason, ErrorCategory: deref(s.FailureErrorCategory), Message: deref(s.FailureMessage)}
+		f := &sessionFailure{Reason: *s.FailureReason, ErrorCategory: opt.Deref(s.FailureErrorCategory), Message: opt.Deref(s.FailureMessage)}
 		if len(s.FailureDetails) > 0 {
 			_ = json.Unmarshal(s.FailureDetails, &f.Details)
 		}
@@ -426,11 +427,4 @@ func waitRanOut(reqCtx, waitCtx context.Context, err error) bool {
 	}
 	var gaveUp *client.WorkflowUpdateServiceTimeoutOrCanceledError
 	return errors.As(err, &gaveUp) && reqCtx.Err() == nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/events"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/internal/temporalclient"
 )
@@ -87,8 +88,8 @@ func eventsList(asJSON *bool) *cobra.Command {
 			if limit < 1 || limit > 10000 {
 				return errors.New("--limit must be between 1 and 10000")
 			}
-			params := dbq.ListEventsParams{RowLimit: int32(limit), PartnerID: optionalFlag(f.partner), Status: optionalFlag(status),
-				Type: optionalFlag(eventType), TenantID: optionalFlag(tenant)}
+			params := dbq.ListEventsParams{RowLimit: int32(limit), PartnerID: opt.String(f.partner), Status: opt.String(status),
+				Type: opt.String(eventType), TenantID: opt.String(tenant)}
 			if f.since != "" {
 				t, err := parseSince(f.since, time.Now())
 				if err != nil {
@@ -116,7 +117,7 @@ func eventsList(asJSON *bool) *cobra.Command {
 			fmt.Fprintln(tw, "EVENT\tTYPE\tSTATUS\tATTEMPTS\tPARTNER\tTENANT\tCREATED\tWORKFLOW")
 			for _, v := range views {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.EventID, v.Type, v.Status, v.AttemptCount, v.PartnerID,
-					deref(v.TenantID), v.CreatedAt.Format(time.DateTime), deref(v.WorkflowID))
+					opt.Or(v.TenantID, "-"), v.CreatedAt.Format(time.DateTime), opt.Or(v.WorkflowID, "-"))
 			}
 			return tw.Flush()
 		},
@@ -336,7 +337,7 @@ func printEvent(w io.Writer, v eventView) error {
 			fmt.Fprintf(w, "%-10s %s\n", f.name+":", *f.v)
 		}
 	}
-	fmt.Fprintf(w, "created:   %s\nworkflow:  %s\nbody:      %s\n", v.CreatedAt.Format(time.RFC3339Nano), deref(v.WorkflowID), v.Payload)
+	fmt.Fprintf(w, "created:   %s\nworkflow:  %s\nbody:      %s\n", v.CreatedAt.Format(time.RFC3339Nano), opt.Or(v.WorkflowID, "-"), v.Payload)
 	if len(v.Attempts) == 0 {
 		fmt.Fprintln(w, "attempts:  none yet")
 		return nil
@@ -353,21 +354,7 @@ func printEvent(w io.Writer, v eventView) error {
 			latency = strconv.Itoa(int(*a.LatencyMs)) + "ms"
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Number, a.StartedAt.Format(time.RFC3339), a.Outcome, code, latency,
-			deref(a.Error), deref(a.WorkflowID))
+			opt.Or(a.Error, "-"), opt.Or(a.WorkflowID, "-"))
 	}
 	return tw.Flush()
-}
-
-func optionalFlag(v string) *string {
-	if v == "" {
-		return nil
-	}
-	return &v
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "-"
-	}
-	return *s
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/partners"
 	"github.com/dualhook/dualhook/internal/store"
 )
@@ -37,12 +38,7 @@ func (f *settingsFlags) apply(cmd *cobra.Command, s *partners.Settings) {
 	changed := cmd.Flags().Changed
 	optional := func(flag, v string, dst **string) {
 		if changed(flag) {
-			if v == "" {
-				*dst = nil
-			} else {
-				v := v
-				*dst = &v
-			}
+			*dst = opt.String(v)
 		}
 	}
 	if changed("name") {
@@ -51,11 +47,7 @@ func (f *settingsFlags) apply(cmd *cobra.Command, s *partners.Settings) {
 	optional("logo-url", f.logoURL, &s.LogoURL)
 	optional("event-webhook-url", f.eventWebhookURL, &s.EventWebhookURL)
 	if changed("brand-color") {
-		c := strings.ToLower(f.brandColor)
-		s.BrandColor = &c
-		if c == "" {
-			s.BrandColor = nil
-		}
+		s.BrandColor = opt.String(strings.ToLower(f.brandColor))
 	}
 	if changed("allowed-redirect-url") {
 		s.AllowedRedirectURLs = f.redirects
