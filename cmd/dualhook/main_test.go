@@ -135,3 +135,21 @@ func TestCommandsRefuseToRunWithoutSecrets(t *testing.T) {
 	_, err = run(t, "migrate")
 	assert.ErrorContains(t, err, "DATABASE_URL")
 }
+
+// A bad DUALHOOK_EGRESS_ALLOW_CIDRS stops serve, worker and the operator commands before they
+// connect to anything, naming the variable.
+func TestBadEgressAllowCIDRsStopsEveryCommand(t *testing.T) {
+	spec, err := keyring.NewKeySpec("cli")
+	require.NoError(t, err)
+	t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
+	t.Setenv("DUALHOOK_ENCRYPTION_KEYS", spec)
+	t.Setenv("DUALHOOK_DEV_MODE", "true")
+	t.Setenv("DUALHOOK_META_APP_ID", "1")
+	t.Setenv("DUALHOOK_META_APP_SECRET", "secret")
+	t.Setenv("DUALHOOK_META_CONFIG_ID", "2")
+	t.Setenv("DUALHOOK_EGRESS_ALLOW_CIDRS", "10.0.0.1/8")
+	for _, args := range [][]string{{"serve"}, {"worker"}, {"partners", "list"}, {"events", "list"}} {
+		_, err := run(t, args...)
+		assert.ErrorContains(t, err, "DUALHOOK_EGRESS_ALLOW_CIDRS", "dualhook %v", args)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/partners"
@@ -36,7 +35,7 @@ func openOperator(ctx context.Context) (*operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	allow, err := egress.ParseCIDRs(cfg.EgressAllowCIDRs)
+	pol, err := cfg.EgressPolicy()
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +44,7 @@ func openOperator(ctx context.Context) (*operator, error) {
 		return nil, err
 	}
 	return &operator{cfg: cfg, store: st, service: &partners.Service{
-		Store: st, Ring: ring, Egress: egress.Policy{DevMode: cfg.DevMode, AllowCIDRs: allow},
+		Store: st, Ring: ring, Egress: pol,
 	}}, nil
 }
 
