@@ -256,8 +256,8 @@ func printable(s string) bool {
 	return true
 }
 
-// sessionResponse is SPEC §4.5's session object.
-type sessionResponse struct {
+// SessionResponse is SPEC §4.5's session object.
+type SessionResponse struct {
 	SessionID    string          `json:"sessionId"`
 	Status       string          `json:"status"`
 	TenantID     string          `json:"tenantId"`
@@ -269,19 +269,21 @@ type sessionResponse struct {
 	StartedAt    *string         `json:"startedAt"`
 	CompletedAt  *string         `json:"completedAt"`
 	ConnectionID *string         `json:"connectionId"`
-	Failure      *sessionFailure `json:"failure"`
+	Failure      *SessionFailure `json:"failure"`
 	WorkflowID   string          `json:"workflowId"`
 }
 
-type sessionFailure struct {
+// SessionFailure is why a session failed.
+type SessionFailure struct {
 	Reason        string         `json:"reason"`
 	ErrorCategory string         `json:"errorCategory"`
 	Message       string         `json:"message"`
 	Details       map[string]any `json:"details,omitempty"`
 }
 
-func renderSession(s dbq.OnboardingSession) sessionResponse {
-	out := sessionResponse{
+// RenderSession is the session object of a row.
+func RenderSession(s dbq.OnboardingSession) SessionResponse {
+	out := SessionResponse{
 		SessionID: s.ID, Status: s.Status, TenantID: s.TenantID, TenantName: s.TenantName, Metadata: s.Metadata,
 		Coexistence: s.Coexistence, ExpiresAt: timestamp(s.ExpiresAt), CreatedAt: timestamp(s.CreatedAt),
 		StartedAt: optTimestamp(s.StartedAt), CompletedAt: optTimestamp(s.CompletedAt), ConnectionID: s.ConnectionID,
@@ -291,7 +293,7 @@ func renderSession(s dbq.OnboardingSession) sessionResponse {
 		out.Metadata = json.RawMessage("{}")
 	}
 	if s.FailureReason != nil {
-		f := &sessionFailure{Reason: *s.FailureReason, ErrorCategory: opt.Deref(s.FailureErrorCategory), Message: opt.Deref(s.FailureMessage)}
+		f := &SessionFailure{Reason: *s.FailureReason, ErrorCategory: opt.Deref(s.FailureErrorCategory), Message: opt.Deref(s.FailureMessage)}
 		if len(s.FailureDetails) > 0 {
 			_ = json.Unmarshal(s.FailureDetails, &f.Details)
 		}
@@ -317,7 +319,7 @@ func (s *Server) getSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, renderSession(session))
+	return c.JSON(http.StatusOK, RenderSession(session))
 }
 
 var sessionStatuses = []string{workflows.StatusPending, workflows.StatusStarted, workflows.StatusProcessing,
@@ -339,7 +341,7 @@ func (s *Server) listSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondPage(c, p, rows, func(r dbq.OnboardingSession) (time.Time, string) { return r.CreatedAt, r.ID }, renderSession)
+	return respondPage(c, p, rows, func(r dbq.OnboardingSession) (time.Time, string) { return r.CreatedAt, r.ID }, RenderSession)
 }
 
 // listFilters reads ?tenantId= and a status filter checked against its allowed values.
@@ -375,7 +377,7 @@ func (s *Server) cancelSession(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, renderSession(session))
+	return c.JSON(http.StatusOK, RenderSession(session))
 }
 
 // updateSessionWorkflow sends an Update, starting the workflow first if it is missing (a crash
