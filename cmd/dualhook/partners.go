@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/partners"
@@ -82,7 +83,7 @@ func partnersCreate() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return printJSON(out, map[string]any{
-					"partner": viewPartner(created.Partner), "apiKey": created.KeyPlaintext, "keyId": created.Key.ID,
+					"partner": op.viewPartner(created.Partner), "apiKey": created.KeyPlaintext, "keyId": created.Key.ID,
 					"signingSecret": created.SigningSecret,
 				})
 			}
@@ -113,9 +114,9 @@ func partnersList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			views := make([]partnerView, 0, len(rows))
+			views := make([]api.PartnerResponse, 0, len(rows))
 			for _, p := range rows {
-				views = append(views, viewPartner(p))
+				views = append(views, op.viewPartner(p))
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), views)
@@ -123,11 +124,7 @@ func partnersList() *cobra.Command {
 			tw := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "PARTNER\tNAME\tEVENT WEBHOOK\tCREATED")
 			for _, v := range views {
-				hook := "-"
-				if v.EventWebhookURL != nil {
-					hook = *v.EventWebhookURL
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.PartnerID, v.DisplayName, hook, v.CreatedAt.Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.PartnerID, v.DisplayName, opt.Or(v.EventWebhookURL, "-"), stamp(v.CreatedAt, "2006-01-02 15:04"))
 			}
 			return tw.Flush()
 		},
@@ -154,7 +151,7 @@ func partnersShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), viewPartner(p))
+			return printJSON(cmd.OutOrStdout(), op.viewPartner(p))
 		},
 	}
 	cmd.Flags().Bool("json", true, "print JSON (the only format)")
@@ -215,7 +212,7 @@ func partnersUpdate() *cobra.Command {
 			if p, err = op.store.UpdatePartnerRateLimits(ctx, params); err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), viewPartner(p))
+			return printJSON(cmd.OutOrStdout(), op.viewPartner(p))
 		},
 	}
 	f.bind(cmd)
