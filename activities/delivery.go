@@ -24,6 +24,7 @@ import (
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/partners"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/signature"
@@ -342,7 +343,7 @@ func (a *Activities) record(ctx context.Context, eventID, workflowID string, r a
 	}
 	p := dbq.RecordDeliveryAttemptParams{
 		ID: ids.New(ids.Delivery), EventID: eventID, WorkflowID: workflowID, StartedAt: r.startedAt,
-		Outcome: r.outcome, Status: status, Error: optional(r.errText),
+		Outcome: r.outcome, Status: status, Error: opt.String(r.errText),
 	}
 	if p.StartedAt.IsZero() {
 		p.StartedAt = a.now()

@@ -9,6 +9,7 @@ import (
 	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/metawebhook"
+	"github.com/dualhook/dualhook/internal/opt"
 )
 
 // The Meta event workflow's activities (SPEC §11).
@@ -31,7 +32,7 @@ func (a *Activities) ListWabaConnections(ctx context.Context, wabaID string) ([]
 // coexistence connections and returns how many changed.
 func (a *Activities) SetCoexistenceStatus(ctx context.Context, in domain.CoexistenceInput) (int, error) {
 	ids, err := a.Store.SetWabaCoexistenceStatus(ctx, dbq.SetWabaCoexistenceStatusParams{
-		CoexistenceStatus: in.Status, WabaID: in.WabaID, PhoneDigits: optional(in.PhoneDigits),
+		CoexistenceStatus: in.Status, WabaID: in.WabaID, PhoneDigits: opt.String(in.PhoneDigits),
 	})
 	return len(ids), err
 }

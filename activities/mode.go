@@ -12,6 +12,7 @@ import (
 	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/metagraph"
@@ -170,7 +171,7 @@ func (a *Activities) connectionMetaStep(ctx context.Context, connectionID string
 	}
 	return conn, domain.MetaStepInput{
 		SessionID: conn.SessionID, TokenSecretID: *conn.AccessTokenSecretID,
-		Discovery: domain.Discovery{WabaID: conn.WabaID, PhoneNumberID: conn.PhoneNumberID, BusinessID: deref(conn.BusinessID), Mode: conn.ConnectionMode},
+		Discovery: domain.Discovery{WabaID: conn.WabaID, PhoneNumberID: conn.PhoneNumberID, BusinessID: opt.Deref(conn.BusinessID), Mode: conn.ConnectionMode},
 	}, nil
 }
 

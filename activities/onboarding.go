@@ -17,6 +17,7 @@ import (
 	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/redirecturl"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
@@ -85,8 +86,8 @@ func (a *Activities) MarkSessionStarted(ctx context.Context, in domain.SessionSt
 func (a *Activities) MarkSessionProcessing(ctx context.Context, in domain.ProcessingInput) error {
 	cb := in.Callback
 	_, err := a.Store.MarkSessionProcessing(ctx, dbq.MarkSessionProcessingParams{
-		ID: in.SessionID, OauthCodeSecretID: &cb.CodeSecretID, CallbackEvent: optional(cb.Event),
-		CallbackWabaID: optional(cb.WabaID), CallbackPhoneNumberID: optional(cb.PhoneNumberID), CallbackBusinessID: optional(cb.BusinessID),
+		ID: in.SessionID, OauthCodeSecretID: &cb.CodeSecretID, CallbackEvent: opt.String(cb.Event),
+		CallbackWabaID: opt.String(cb.WabaID), CallbackPhoneNumberID: opt.String(cb.PhoneNumberID), CallbackBusinessID: opt.String(cb.BusinessID),
 	})
 	if store.IsNotFound(err) {
 		return permanent(domain.ReasonInternalError, "The session ended before its callback could be processed.")
@@ -492,7 +493,7 @@ func (a *Activities) CommitConnection(ctx context.Context, in domain.CommitInput
 			return err
 		}
 		if s.Status == domain.StatusCompleted { // an earlier attempt committed
-			out = domain.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL)}
+			out = domain.Outcome{Status: s.Status, RedirectURL: opt.Deref(s.ResultRedirectURL)}
 			return nil
 		}
 		if _, err := q.LockHeldWabaClaim(ctx, dbq.LockHeldWabaClaimParams{WabaID: in.Discovery.WabaID, Holder: in.Holder}); err != nil {
@@ -563,8 +564,8 @@ func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.
 			return dbq.Connection{}, err
 		}
 		conn, err := q.ReonboardConnection(ctx, dbq.ReonboardConnectionParams{
-			ID: old.ID, SessionID: s.ID, BusinessID: optional(d.BusinessID), DisplayPhoneNumber: optional(d.DisplayPhoneNumber),
-			VerifiedName: optional(d.VerifiedName), ConnectionMode: d.Mode, WebhookURL: s.WebhookOverrideURL,
+			ID: old.ID, SessionID: s.ID, BusinessID: opt.String(d.BusinessID), DisplayPhoneNumber: opt.String(d.DisplayPhoneNumber),
+			VerifiedName: opt.String(d.VerifiedName), ConnectionMode: d.Mode, WebhookURL: s.WebhookOverrideURL,
 			WebhookVerifyTokenCiphertext: s.WebhookVerifyTokenCiphertext, Metadata: sessionMetadata(s), CoexistenceStatus: coexStatus,
 			HistorySyncTriggeredAt: in.Syncs.HistorySyncTriggeredAt, ContactSyncTriggeredAt: in.Syncs.ContactSyncTriggeredAt,
 			HeartbeatApplies: heartbeat.applies, HeartbeatStatus: heartbeat.status, HeartbeatLastConfirmedAt: heartbeat.last,
@@ -584,8 +585,8 @@ func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.
 	}
 	conn, err := q.InsertConnection(ctx, dbq.InsertConnectionParams{
 		ID: in.ConnectionID, PartnerID: s.PartnerID, TenantID: s.TenantID, SessionID: s.ID, WabaID: d.WabaID,
-		PhoneNumberID: d.PhoneNumberID, BusinessID: optional(d.BusinessID), DisplayPhoneNumber: optional(d.DisplayPhoneNumber),
-		VerifiedName: optional(d.VerifiedName), ConnectionMode: d.Mode, WebhookURL: s.WebhookOverrideURL,
+		PhoneNumberID: d.PhoneNumberID, BusinessID: opt.String(d.BusinessID), DisplayPhoneNumber: opt.String(d.DisplayPhoneNumber),
+		VerifiedName: opt.String(d.VerifiedName), ConnectionMode: d.Mode, WebhookURL: s.WebhookOverrideURL,
 		WebhookVerifyTokenCiphertext: s.WebhookVerifyTokenCiphertext, Metadata: sessionMetadata(s), CoexistenceStatus: coexStatus,
 		HistorySyncTriggeredAt: in.Syncs.HistorySyncTriggeredAt, ContactSyncTriggeredAt: in.Syncs.ContactSyncTriggeredAt,
 		HeartbeatApplies: heartbeat.applies, HeartbeatStatus: heartbeat.status, HeartbeatLastConfirmedAt: heartbeat.last,
@@ -630,13 +631,13 @@ func (a *Activities) EndSession(ctx context.Context, in domain.EndInput) (domain
 			FailureMessage: &in.Message, FailureDetails: details, ResultRedirectURL: redirect,
 		})
 		if store.IsNotFound(err) {
-			out = domain.Outcome{Status: s.Status, RedirectURL: deref(s.ResultRedirectURL), Reason: deref(s.FailureReason)}
+			out = domain.Outcome{Status: s.Status, RedirectURL: opt.Deref(s.ResultRedirectURL), Reason: opt.Deref(s.FailureReason)}
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		out = domain.Outcome{Status: ended.Status, RedirectURL: deref(ended.ResultRedirectURL), Reason: in.Reason}
+		out = domain.Outcome{Status: ended.Status, RedirectURL: opt.Deref(ended.ResultRedirectURL), Reason: in.Reason}
 		if a.Metrics != nil {
 			a.Metrics.Sessions.WithLabelValues(in.Status).Inc()
 		}
@@ -658,18 +659,4 @@ func newPIN() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%06d", n.Int64()), nil
-}
-
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/sessionworkflow"
 )
 
@@ -83,7 +84,7 @@ func (a *Activities) RescueStrandedEvents(ctx context.Context) (int, error) {
 				return rescued, err
 			}
 			a.Logger.Warn("replaying an event no running workflow was delivering",
-				"event_id", ev.ID, "event_type", ev.Type, "partner_id", ev.PartnerID, "was", deref(ev.WorkflowID), "workflow_id", id)
+				"event_id", ev.ID, "event_type", ev.Type, "partner_id", ev.PartnerID, "was", opt.Deref(ev.WorkflowID), "workflow_id", id)
 			rescued++
 		}
 		if err := a.Store.MarkRescueChecked(ctx, ev.ID); err != nil {

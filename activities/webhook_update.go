@@ -8,6 +8,7 @@ import (
 	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/metagraph"
@@ -188,7 +189,7 @@ func (a *Activities) RejectWebhookUpdate(ctx context.Context, in domain.WebhookU
 // webhookUpdateOutcome is a finished row as the workflow reports it.
 func webhookUpdateOutcome(u dbq.WebhookUpdate) domain.WebhookUpdateOutcome {
 	return domain.WebhookUpdateOutcome{
-		Applied: u.Status == "applied", Reason: deref(u.FailureReason), Message: deref(u.FailureMessage),
+		Applied: u.Status == "applied", Reason: opt.Deref(u.FailureReason), Message: opt.Deref(u.FailureMessage),
 		AffectedConnectionIDs: u.AffectedConnectionIds,
 	}
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/dualhook/dualhook/internal/partners"
 )
 
-type apiKeyResponse struct {
+// APIKeyResponse is SPEC §2's API key object (the CLI prints it too).
+type APIKeyResponse struct {
 	KeyID      string  `json:"keyId"`
 	Name       string  `json:"name"`
 	Prefix     string  `json:"prefix"`
@@ -26,15 +27,18 @@ type apiKeyResponse struct {
 	Key string `json:"key,omitempty"`
 }
 
-func (s *Server) renderKey(k dbq.APIKey) apiKeyResponse {
+func (s *Server) renderKey(k dbq.APIKey) APIKeyResponse { return RenderAPIKey(k, s.deps.Now()) }
+
+// RenderAPIKey is the key object of a row (never its secret); now decides whether it expired.
+func RenderAPIKey(k dbq.APIKey, now time.Time) APIKeyResponse {
 	status := "active"
 	switch {
 	case k.RevokedAt != nil:
 		status = "revoked"
-	case k.ExpiresAt != nil && !s.deps.Now().Before(*k.ExpiresAt):
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
 		status = "expired"
 	}
-	return apiKeyResponse{
+	return APIKeyResponse{
 		KeyID: k.ID, Name: k.Name, Prefix: k.Prefix, Status: status, CreatedAt: timestamp(k.CreatedAt),
 		ExpiresAt: optTimestamp(k.ExpiresAt), RevokedAt: optTimestamp(k.RevokedAt), LastUsedAt: optTimestamp(k.LastUsedAt),
 		ReplacedBy: k.ReplacedBy,
@@ -83,9 +87,11 @@ type rotateKeyRequest struct {
 	GracePeriodSeconds *int64 `json:"gracePeriodSeconds"`
 }
 
-type rotateKeyResponse struct {
-	apiKeyResponse
-	RotatedKey apiKeyResponse `json:"rotatedKey"`
+// RotateKeyResponse is POST /api/v1/api-keys/{id}/rotate's answer: the new key (with its
+// secret) and the rotated one.
+type RotateKeyResponse struct {
+	APIKeyResponse
+	RotatedKey APIKeyResponse `json:"rotatedKey"`
 }
 
 func (s *Server) rotateAPIKey(c echo.Context) error {
@@ -109,7 +115,7 @@ func (s *Server) rotateAPIKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := rotateKeyResponse{apiKeyResponse: s.renderKey(fresh), RotatedKey: s.renderKey(old)}
+	out := RotateKeyResponse{APIKeyResponse: s.renderKey(fresh), RotatedKey: s.renderKey(old)}
 	out.Key = key.Plaintext
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, out)

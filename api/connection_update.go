@@ -17,6 +17,7 @@ import (
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/domain"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/preflight"
@@ -282,8 +283,8 @@ func (s *Server) runWebhookUpdate(ctx context.Context, in domain.WebhookUpdateIn
 	if errors.As(err, &notFound) || isWorkflowClosed(err) {
 		u, rerr := s.deps.Store.GetWebhookUpdate(context.WithoutCancel(ctx), dbq.GetWebhookUpdateParams{WabaID: in.WabaID, N: in.N})
 		if rerr == nil && u.Status != "pending" {
-			return domain.WebhookUpdateOutcome{Applied: u.Status == "applied", Reason: deref(u.FailureReason),
-				Message: deref(u.FailureMessage), AffectedConnectionIDs: u.AffectedConnectionIds}, nil
+			return domain.WebhookUpdateOutcome{Applied: u.Status == "applied", Reason: opt.Deref(u.FailureReason),
+				Message: opt.Deref(u.FailureMessage), AffectedConnectionIDs: u.AffectedConnectionIds}, nil
 		}
 	}
 	s.deps.Logger.Warn("webhook update not decided in time", "workflow_id", domain.WebhookUpdateID(in.WabaID, in.N), "error", err)

@@ -116,7 +116,7 @@ func (s *Server) getConnection(c echo.Context) error {
 type tenantResponse struct {
 	TenantID    string               `json:"tenantId"`
 	Connections []connectionResponse `json:"connections"`
-	Sessions    []sessionResponse    `json:"sessions"`
+	Sessions    []SessionResponse    `json:"sessions"`
 }
 
 // getTenant answers 200 with empty lists for a tenant never seen (SPEC §7.2): tenants are the
@@ -136,12 +136,12 @@ func (s *Server) getTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := tenantResponse{TenantID: tenantID, Connections: []connectionResponse{}, Sessions: []sessionResponse{}}
+	out := tenantResponse{TenantID: tenantID, Connections: []connectionResponse{}, Sessions: []SessionResponse{}}
 	for _, conn := range conns {
 		out.Connections = append(out.Connections, renderConnection(conn))
 	}
 	for _, session := range sessions {
-		out.Sessions = append(out.Sessions, renderSession(session))
+		out.Sessions = append(out.Sessions, RenderSession(session))
 	}
 	return c.JSON(http.StatusOK, out)
 }

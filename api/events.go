@@ -17,7 +17,9 @@ import (
 
 // The delivery log and replay of SPEC §8.5.
 
-type eventResponse struct {
+// EventResponse is SPEC §8.5's event object, an entry of GET /api/v1/events (the CLI prints it
+// too).
+type EventResponse struct {
 	EventID       string          `json:"eventId"`
 	Type          string          `json:"type"`
 	Status        string          `json:"status"`
@@ -33,12 +35,14 @@ type eventResponse struct {
 	Payload       json.RawMessage `json:"payload"`
 }
 
-type eventWithAttempts struct {
-	eventResponse
-	Attempts []attemptResponse `json:"attempts"`
+// EventWithAttempts is GET /api/v1/events/{id}: the event and every delivery attempt.
+type EventWithAttempts struct {
+	EventResponse
+	Attempts []AttemptResponse `json:"attempts"`
 }
 
-type attemptResponse struct {
+// AttemptResponse is one delivery attempt of an event.
+type AttemptResponse struct {
 	AttemptID       string  `json:"attemptId"`
 	AttemptNumber   int32   `json:"attemptNumber"`
 	Outcome         string  `json:"outcome"`
@@ -51,8 +55,9 @@ type attemptResponse struct {
 	WorkflowID      *string `json:"workflowId"`
 }
 
-func renderEvent(e dbq.Event) eventResponse {
-	return eventResponse{
+// RenderEvent is the event object of a row.
+func RenderEvent(e dbq.Event) EventResponse {
+	return EventResponse{
 		EventID: e.ID, Type: e.Type, Status: e.Status, TenantID: e.TenantID, SessionID: e.SessionID,
 		ConnectionID: e.ConnectionID, WabaID: e.WabaID, AttemptCount: e.AttemptCount, WorkflowID: e.WorkflowID,
 		CreatedAt: timestamp(e.CreatedAt), LastAttemptAt: optTimestamp(e.LastAttemptAt), DeliveredAt: optTimestamp(e.DeliveredAt),
@@ -61,8 +66,17 @@ func renderEvent(e dbq.Event) eventResponse {
 	}
 }
 
-func renderAttempt(a dbq.DeliveryAttempt) attemptResponse {
-	return attemptResponse{
+// RenderEventWithAttempts is the event object of a row with its attempts, oldest first.
+func RenderEventWithAttempts(e dbq.Event, attempts []dbq.DeliveryAttempt) EventWithAttempts {
+	out := EventWithAttempts{EventResponse: RenderEvent(e), Attempts: make([]AttemptResponse, 0, len(attempts))}
+	for _, a := range attempts {
+		out.Attempts = append(out.Attempts, renderAttempt(a))
+	}
+	return out
+}
+
+func renderAttempt(a dbq.DeliveryAttempt) AttemptResponse {
+	return AttemptResponse{
 		AttemptID: a.ID, AttemptNumber: a.AttemptNumber, Outcome: a.Outcome, StartedAt: timestamp(a.StartedAt),
 		LatencyMs: a.LatencyMs, StatusCode: a.StatusCode, ResponsePreview: a.ResponsePreview, Error: a.Error,
 		URL: a.URL, WorkflowID: a.WorkflowID,
@@ -110,7 +124,7 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondPage(c, p, rows, func(e dbq.Event) (time.Time, string) { return e.CreatedAt, e.ID }, renderEvent)
+	return respondPage(c, p, rows, func(e dbq.Event) (time.Time, string) { return e.CreatedAt, e.ID }, RenderEvent)
 }
 
 // eventOf loads the path's event; another partner's id is as absent as a made-up one.
@@ -137,11 +151,7 @@ func (s *Server) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := eventWithAttempts{eventResponse: renderEvent(ev), Attempts: make([]attemptResponse, 0, len(attempts))}
-	for _, a := range attempts {
-		out.Attempts = append(out.Attempts, renderAttempt(a))
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, RenderEventWithAttempts(ev, attempts))
 }
 
 func (s *Server) replayer() (*events.Replayer, error) {
@@ -151,7 +161,8 @@ func (s *Server) replayer() (*events.Replayer, error) {
 	return &events.Replayer{Store: s.deps.Store, Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TemporalTaskQueue}, nil
 }
 
-type redeliverResponse struct {
+// RedeliverResponse is POST /api/v1/events/{id}/redeliver's answer.
+type RedeliverResponse struct {
 	EventID    string `json:"eventId"`
 	WorkflowID string `json:"workflowId"`
 }
@@ -172,7 +183,7 @@ func (s *Server) redeliverEvent(c echo.Context) error {
 		s.log(c).Error("starting a redelivery failed", "event_id", ev.ID, "error", err)
 		return unavailable("The redelivery could not be scheduled; try again.")
 	}
-	return c.JSON(http.StatusAccepted, redeliverResponse{EventID: ev.ID, WorkflowID: wf})
+	return c.JSON(http.StatusAccepted, RedeliverResponse{EventID: ev.ID, WorkflowID: wf})
 }
 
 type bulkRedeliverRequest struct {
@@ -181,7 +192,8 @@ type bulkRedeliverRequest struct {
 	Until  *string `json:"until"`
 }
 
-type bulkRedeliverResponse struct {
+// BulkRedeliverResponse is POST /api/v1/events/redeliver's answer.
+type BulkRedeliverResponse struct {
 	Count   int  `json:"count"`
 	HasMore bool `json:"hasMore"`
 }
@@ -238,5 +250,5 @@ func (s *Server) redeliverEvents(c echo.Context) error {
 		s.log(c).Error("bulk redelivery failed", "error", err)
 		return unavailable("The redeliveries could not be scheduled; try again.")
 	}
-	return c.JSON(http.StatusAccepted, bulkRedeliverResponse{Count: n, HasMore: more})
+	return c.JSON(http.StatusAccepted, BulkRedeliverResponse{Count: n, HasMore: more})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/domain"
+	"github.com/dualhook/dualhook/internal/opt"
 )
 
 // POST /api/v1/connections/{id}/heartbeat/confirm (SPEC §7.6): the `confirm` Update of the
@@ -67,10 +68,10 @@ func (s *Server) confirmHeartbeat(c echo.Context) error {
 	}
 	out := heartbeatResponse{ConnectionID: conn.ID, HeartbeatStatus: st.Status}
 	if !st.LastConfirmedAt.IsZero() {
-		out.HeartbeatLastConfirmedAt = ptr(timestamp(st.LastConfirmedAt))
+		out.HeartbeatLastConfirmedAt = opt.Ptr(timestamp(st.LastConfirmedAt))
 	}
 	if !st.NextDueAt.IsZero() {
-		out.HeartbeatNextDueAt = ptr(timestamp(st.NextDueAt))
+		out.HeartbeatNextDueAt = opt.Ptr(timestamp(st.NextDueAt))
 	}
 	return c.JSON(http.StatusOK, out)
 }

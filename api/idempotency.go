@@ -17,6 +17,7 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/store"
 )
 
@@ -111,14 +112,14 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 			plain, _ := json.Marshal(storedResponse{Status: status, ContentType: c.Response().Header().Get(echo.HeaderContentType), Body: recorder.body.Bytes()})
 			err = s.deps.Store.CompleteIdempotencyRecord(bg, dbq.CompleteIdempotencyRecordParams{
 				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
-				ResponseStatus:     ptr(int32(status)),
-				ResponseCiphertext: ptr(s.deps.Ring.EncryptString(string(plain), idempotencyAD(id))),
+				ResponseStatus:     opt.Ptr(int32(status)),
+				ResponseCiphertext: opt.Ptr(s.deps.Ring.EncryptString(string(plain), idempotencyAD(id))),
 			})
 		case status >= 500 && (state.recorded || state.recovery != nil):
 			// Work was started (a session row exists) but not finished: keep the record and its
 			// recovery point, unlocked, so the retry takes over and finishes the same work.
 			err = s.deps.Store.TakeOverIdempotencyRecord(bg, dbq.TakeOverIdempotencyRecordParams{
-				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey, LockedUntil: ptr(s.deps.Now()),
+				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey, LockedUntil: opt.Ptr(s.deps.Now()),
 			})
 		default:
 			err = s.deps.Store.ReleaseIdempotencyRecord(bg, dbq.ReleaseIdempotencyRecordParams(id))
@@ -139,7 +140,7 @@ func (s *Server) claimIdempotencyKey(ctx context.Context, id dbq.GetIdempotencyR
 		var err error
 		rec, err = q.ClaimIdempotencyKey(ctx, dbq.ClaimIdempotencyKeyParams{
 			PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
-			RequestHash: hash, LockedUntil: ptr(now.Add(idempotencyLock)), ExpiresAt: now.Add(IdempotencyLifetime),
+			RequestHash: hash, LockedUntil: opt.Ptr(now.Add(idempotencyLock)), ExpiresAt: now.Add(IdempotencyLifetime),
 		})
 		if err == nil {
 			outcome = idemProceed
@@ -158,7 +159,7 @@ func (s *Server) claimIdempotencyKey(ctx context.Context, id dbq.GetIdempotencyR
 			rec.RecoveryCiphertext = nil
 			return q.RestartIdempotencyRecord(ctx, dbq.RestartIdempotencyRecordParams{
 				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
-				RequestHash: hash, LockedUntil: ptr(now.Add(idempotencyLock)), ExpiresAt: now.Add(IdempotencyLifetime),
+				RequestHash: hash, LockedUntil: opt.Ptr(now.Add(idempotencyLock)), ExpiresAt: now.Add(IdempotencyLifetime),
 			})
 		case !bytes.Equal(rec.RequestHash, hash):
 			outcome = idemCollision
@@ -170,7 +171,7 @@ func (s *Server) claimIdempotencyKey(ctx context.Context, id dbq.GetIdempotencyR
 			outcome = idemProceed
 			return q.TakeOverIdempotencyRecord(ctx, dbq.TakeOverIdempotencyRecordParams{
 				PartnerID: id.PartnerID, Method: id.Method, Path: id.Path, IdempotencyKey: id.IdempotencyKey,
-				LockedUntil: ptr(now.Add(idempotencyLock)),
+				LockedUntil: opt.Ptr(now.Add(idempotencyLock)),
 			})
 		}
 		return nil
@@ -212,7 +213,7 @@ func (s *Server) rememberRecovery(c echo.Context, v any) error {
 		return err
 	}
 	p := state.params
-	p.RecoveryCiphertext = ptr(s.deps.Ring.EncryptString(string(plain), recoveryAD(p)))
+	p.RecoveryCiphertext = opt.Ptr(s.deps.Ring.EncryptString(string(plain), recoveryAD(p)))
 	state.recorded = true
 	return s.deps.Store.SetIdempotencyRecovery(c.Request().Context(), p)
 }
@@ -291,8 +292,6 @@ func (r *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // MaxStoredResponse bounds what an idempotency record keeps; API responses are far smaller.
 const MaxStoredResponse = 1 << 20
-
-func ptr[T any](v T) *T { return &v }
 
 // replayHooks run before a replay of a route's stored response: a replayed reveal is still a
 // reveal, so it writes its own audit row (SPEC §4.4, §7.5).

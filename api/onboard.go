@@ -17,6 +17,7 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/domain"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/onboardpage"
@@ -78,8 +79,8 @@ func (s *Server) onboardingPage(c echo.Context) error {
 	}
 	base := "/onboard/" + c.Param("token")
 	return onboardpage.Render(w, onboardpage.Page{
-		TenantName: session.TenantName, PartnerName: partner.DisplayName, LogoURL: deref(partner.LogoURL),
-		BrandColor: deref(partner.BrandColor), Coexistence: session.Coexistence, Status: session.Status, Mode: mode,
+		TenantName: session.TenantName, PartnerName: partner.DisplayName, LogoURL: opt.Deref(partner.LogoURL),
+		BrandColor: opt.Deref(partner.BrandColor), Coexistence: session.Coexistence, Status: session.Status, Mode: mode,
 		SDKURL: cfg.SDKURL(), AppID: cfg.MetaAppID, ConfigID: cfg.MetaConfigID, GraphVersion: cfg.MetaGraphVersion,
 		CallbackURL: base + "/callback", StatusURL: base + "/status",
 	})

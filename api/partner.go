@@ -3,14 +3,17 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/partners"
 )
 
-type partnerResponse struct {
+// PartnerResponse is SPEC §3's partner object, GET /api/v1/partner (the CLI prints it too).
+type PartnerResponse struct {
 	PartnerID                      string     `json:"partnerId"`
 	DisplayName                    string     `json:"displayName"`
 	LogoURL                        *string    `json:"logoUrl"`
@@ -18,33 +21,41 @@ type partnerResponse struct {
 	AllowedRedirectURLs            []string   `json:"allowedRedirectUrls"`
 	EventWebhookURL                *string    `json:"eventWebhookUrl"`
 	EventTypes                     []string   `json:"eventTypes"`
-	RateLimits                     rateLimits `json:"rateLimits"`
+	RateLimits                     RateLimits `json:"rateLimits"`
 	SigningSecretRotatedAt         *string    `json:"signingSecretRotatedAt"`
 	PreviousSigningSecretExpiresAt *string    `json:"previousSigningSecretExpiresAt"`
 	CreatedAt                      string     `json:"createdAt"`
 	UpdatedAt                      string     `json:"updatedAt"`
 }
 
-type rateLimits struct {
+// RateLimits are the budgets in force for each of the partner's keys: its overrides, else the
+// install's defaults.
+type RateLimits struct {
 	ReadsPerMinute         int `json:"readsPerMinute"`
 	WritesPerMinute        int `json:"writesPerMinute"`
 	RevealsPerHour         int `json:"revealsPerHour"`
 	HealthRefreshPerMinute int `json:"healthRefreshesPerMinute"`
 }
 
-func (s *Server) renderPartner(p dbq.Partner) partnerResponse {
-	read, _ := s.budget(&p, scopeRead)
-	write, _ := s.budget(&p, scopeWrite)
-	reveal, _ := s.budget(&p, scopeReveal)
-	health, _ := s.budget(&p, scopeHealthRefresh)
+func (s *Server) renderPartner(p dbq.Partner) PartnerResponse {
+	return RenderPartner(p, s.deps.Config, s.deps.Now())
+}
+
+// RenderPartner is the partner object of a row: cfg gives the default rate limits, now decides
+// whether the previous signing secret still works.
+func RenderPartner(p dbq.Partner, cfg config.Config, now time.Time) PartnerResponse {
+	read, _ := budget(cfg, &p, scopeRead)
+	write, _ := budget(cfg, &p, scopeWrite)
+	reveal, _ := budget(cfg, &p, scopeReveal)
+	health, _ := budget(cfg, &p, scopeHealthRefresh)
 	var prevExpires *string
-	if p.PreviousSigningSecretExpiresAt != nil && s.deps.Now().Before(*p.PreviousSigningSecretExpiresAt) {
+	if p.PreviousSigningSecretExpiresAt != nil && now.Before(*p.PreviousSigningSecretExpiresAt) {
 		prevExpires = optTimestamp(p.PreviousSigningSecretExpiresAt)
 	}
-	return partnerResponse{
+	return PartnerResponse{
 		PartnerID: p.ID, DisplayName: p.DisplayName, LogoURL: p.LogoURL, BrandColor: p.BrandColor,
 		AllowedRedirectURLs: p.AllowedRedirectURLs, EventWebhookURL: p.EventWebhookURL, EventTypes: p.EventTypes,
-		RateLimits:                     rateLimits{read, write, reveal, health},
+		RateLimits:                     RateLimits{read, write, reveal, health},
 		SigningSecretRotatedAt:         optTimestamp(p.SigningSecretRotatedAt),
 		PreviousSigningSecretExpiresAt: prevExpires,
 		CreatedAt:                      timestamp(p.CreatedAt), UpdatedAt: timestamp(p.UpdatedAt),

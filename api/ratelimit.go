@@ -9,6 +9,7 @@ import (
 
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/apierr"
+	"github.com/dualhook/dualhook/internal/config"
 )
 
 // Rate-limit scopes of SPEC §9.
@@ -36,9 +37,8 @@ func scopeOf(c echo.Context) string {
 	return scopeWrite
 }
 
-// budget is a scope's limit and window for a partner.
-func (s *Server) budget(p *dbq.Partner, scope string) (int, time.Duration) {
-	cfg := s.deps.Config
+// budget is a scope's limit and window for a partner: its override, else cfg's default.
+func budget(cfg config.Config, p *dbq.Partner, scope string) (int, time.Duration) {
 	pick := func(override *int32, def int) int {
 		if override != nil {
 			return int(*override)
@@ -62,7 +62,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		key, partner := apiKeyOf(c), partnerOf(c)
 		scope := scopeOf(c)
-		limit, window := s.budget(partner, scope)
+		limit, window := budget(s.deps.Config, partner, scope)
 		now := s.deps.Now()
 		start := now.Truncate(window)
 		reset := start.Add(window)

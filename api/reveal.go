@@ -13,6 +13,7 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/store"
 )
@@ -99,7 +100,7 @@ func (s *Server) reveal(c echo.Context, types []string) (map[string]*string, err
 		}
 		if _, err := q.InsertSecretRevealAudit(ctx, dbq.InsertSecretRevealAuditParams{
 			ID: ids.New(ids.Audit), PartnerID: p.ID, APIKeyID: key.ID, ConnectionID: conn.ID, SecretTypes: types,
-			RequestID: requestIDOf(c), ClientIP: optionalString(c.RealIP()), UserAgent: optionalString(truncateRunes(c.Request().UserAgent(), maxAuditUserAgent)),
+			RequestID: requestIDOf(c), ClientIP: opt.String(c.RealIP()), UserAgent: opt.String(truncateRunes(c.Request().UserAgent(), maxAuditUserAgent)),
 		}); err != nil {
 			return err
 		}
@@ -178,20 +179,13 @@ func (s *Server) listSecretReveals(c echo.Context) error {
 		return err
 	}
 	rows, err := s.deps.Store.ListSecretRevealAudit(c.Request().Context(), dbq.ListSecretRevealAuditParams{
-		PartnerID: partnerOf(c).ID, ConnectionID: optionalString(c.QueryParam("connectionId")), APIKeyID: optionalString(c.QueryParam("keyId")),
+		PartnerID: partnerOf(c).ID, ConnectionID: opt.String(c.QueryParam("connectionId")), APIKeyID: opt.String(c.QueryParam("keyId")),
 		BeforeCreatedAt: p.before, BeforeID: p.lastID, RowLimit: int32(p.limit + 1),
 	})
 	if err != nil {
 		return err
 	}
 	return respondPage(c, p, rows, func(r dbq.SecretRevealAudit) (time.Time, string) { return r.CreatedAt, r.ID }, renderAudit)
-}
-
-func optionalString(v string) *string {
-	if v == "" {
-		return nil
-	}
-	return &v
 }
 
 func truncateRunes(v string, n int) string {

@@ -40,6 +40,8 @@ type Deps struct {
 	Extra map[string]http.Handler
 	// Graph is Meta's Graph API for health refreshes; nil builds one from Config.
 	Graph *metagraph.Client
+	// Egress is the outbound-request policy; nil builds it from Config (Config.EgressPolicy).
+	Egress *egress.Policy
 }
 
 // Server is the API and onboarding page.
@@ -64,11 +66,14 @@ func New(d Deps) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	allow, err := egress.ParseCIDRs(d.Config.EgressAllowCIDRs)
-	if err != nil {
-		return nil, err
+	if d.Egress == nil {
+		pol, err := d.Config.EgressPolicy()
+		if err != nil {
+			return nil, err
+		}
+		d.Egress = &pol
 	}
-	s := &Server{deps: d, egress: egress.Policy{DevMode: d.Config.DevMode, AllowCIDRs: allow}}
+	s := &Server{deps: d, egress: *d.Egress}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -21,6 +21,7 @@ import (
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/redirecturl"
 	"github.com/dualhook/dualhook/internal/secretstore"
 	"github.com/dualhook/dualhook/internal/sessionworkflow"
@@ -128,7 +129,7 @@ func (s *Server) createSession(c echo.Context) error {
 		Status: session.Status, ExpiresAt: timestamp(session.ExpiresAt),
 	}
 	if _, ok := c.Get(ctxIdemKey).(*idempotencyState); ok {
-		out.IdempotencyExpiresAt = ptr(timestamp(s.deps.Now().Add(IdempotencyLifetime)))
+		out.IdempotencyExpiresAt = opt.Ptr(timestamp(s.deps.Now().Add(IdempotencyLifetime)))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, out)
@@ -246,8 +247,8 @@ func printable(s string) bool {
 	return true
 }
 
-// sessionResponse is SPEC §4.5's session object.
-type sessionResponse struct {
+// SessionResponse is SPEC §4.5's session object.
+type SessionResponse struct {
 	SessionID    string          `json:"sessionId"`
 	Status       string          `json:"status"`
 	TenantID     string          `json:"tenantId"`
@@ -259,19 +260,21 @@ type sessionResponse struct {
 	StartedAt    *string         `json:"startedAt"`
 	CompletedAt  *string         `json:"completedAt"`
 	ConnectionID *string         `json:"connectionId"`
-	Failure      *sessionFailure `json:"failure"`
+	Failure      *SessionFailure `json:"failure"`
 	WorkflowID   string          `json:"workflowId"`
 }
 
-type sessionFailure struct {
+// SessionFailure is why a session failed.
+type SessionFailure struct {
 	Reason        string         `json:"reason"`
 	ErrorCategory string         `json:"errorCategory"`
 	Message       string         `json:"message"`
 	Details       map[string]any `json:"details,omitempty"`
 }
 
-func renderSession(s dbq.OnboardingSession) sessionResponse {
-	out := sessionResponse{
+// RenderSession is the session object of a row.
+func RenderSession(s dbq.OnboardingSession) SessionResponse {
+	out := SessionResponse{
 		SessionID: s.ID, Status: s.Status, TenantID: s.TenantID, TenantName: s.TenantName, Metadata: s.Metadata,
 		Coexistence: s.Coexistence, ExpiresAt: timestamp(s.ExpiresAt), CreatedAt: timestamp(s.CreatedAt),
 		StartedAt: optTimestamp(s.StartedAt), CompletedAt: optTimestamp(s.CompletedAt), ConnectionID: s.ConnectionID,
@@ -281,7 +284,7 @@ func renderSession(s dbq.OnboardingSession) sessionResponse {
 		out.Metadata = json.RawMessage("{}")
 	}
 	if s.FailureReason != nil {
-		f := &sessionFailure{Reason: *s.FailureReason, ErrorCategory: deref(s.FailureErrorCategory), Message: deref(s.FailureMessage)}
+		f := &SessionFailure{Reason: *s.FailureReason, ErrorCategory: opt.Deref(s.FailureErrorCategory), Message: opt.Deref(s.FailureMessage)}
 		if len(s.FailureDetails) > 0 {
 			_ = json.Unmarshal(s.FailureDetails, &f.Details)
 		}
@@ -307,7 +310,7 @@ func (s *Server) getSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, renderSession(session))
+	return c.JSON(http.StatusOK, RenderSession(session))
 }
 
 var sessionStatuses = []string{domain.StatusPending, domain.StatusStarted, domain.StatusProcessing,
@@ -329,7 +332,7 @@ func (s *Server) listSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondPage(c, p, rows, func(r dbq.OnboardingSession) (time.Time, string) { return r.CreatedAt, r.ID }, renderSession)
+	return respondPage(c, p, rows, func(r dbq.OnboardingSession) (time.Time, string) { return r.CreatedAt, r.ID }, RenderSession)
 }
 
 // listFilters reads ?tenantId= and a status filter checked against its allowed values.
@@ -365,7 +368,7 @@ func (s *Server) cancelSession(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, renderSession(session))
+	return c.JSON(http.StatusOK, RenderSession(session))
 }
 
 // updateSessionWorkflow sends an Update, starting the workflow first if it is missing (a crash
@@ -412,11 +415,4 @@ func waitRanOut(reqCtx, waitCtx context.Context, err error) bool {
 	}
 	var gaveUp *client.WorkflowUpdateServiceTimeoutOrCanceledError
 	return errors.As(err, &gaveUp) && reqCtx.Err() == nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

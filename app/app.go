@@ -36,6 +36,8 @@ type App struct {
 	Temporal client.Client
 	Metrics  *metrics.Registry
 	Graph    *metagraph.Client
+	// Egress is the outbound-request policy the API and the activities share.
+	Egress egress.Policy
 }
 
 // NewLogger makes the JSON logger of SPEC §13.
@@ -62,6 +64,10 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 	if err := cfg.ValidateDelivery(); err != nil {
 		return nil, err
 	}
+	pol, err := cfg.EgressPolicy()
+	if err != nil {
+		return nil, err
+	}
 	graph, err := metagraph.New(metagraph.Config{
 		BaseURL: cfg.GraphBaseURL(), Version: cfg.MetaGraphVersion, AppID: cfg.MetaAppID, AppSecret: cfg.MetaAppSecret,
 	})
@@ -81,7 +87,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 		st.Close()
 		return nil, err
 	}
-	return &App{Config: cfg, Logger: logger, Ring: ring, Store: st, Temporal: tc, Metrics: reg, Graph: graph}, nil
+	return &App{Config: cfg, Logger: logger, Ring: ring, Store: st, Temporal: tc, Metrics: reg, Graph: graph, Egress: pol}, nil
 }
 
 // Close releases the connections.
@@ -94,7 +100,7 @@ func (a *App) Close() {
 func (a *App) APIServer(extra map[string]http.Handler) (*api.Server, error) {
 	return api.New(api.Deps{
 		Config: a.Config, Store: a.Store, Ring: a.Ring, Temporal: a.Temporal, Logger: a.Logger,
-		Metrics: a.Metrics, Extra: extra, Graph: a.Graph,
+		Metrics: a.Metrics, Extra: extra, Graph: a.Graph, Egress: &a.Egress,
 	})
 }
 
@@ -139,13 +145,8 @@ func (a *App) Listen() (net.Listener, error) {
 
 // Activities builds the activity dependencies.
 func (a *App) Activities() *activities.Activities {
-	// An invalid DUALHOOK_EGRESS_ALLOW_CIDRS allows nothing extra (the API refuses to start on it).
-	allow, err := egress.ParseCIDRs(a.Config.EgressAllowCIDRs)
-	if err != nil {
-		a.Logger.Error("ignoring DUALHOOK_EGRESS_ALLOW_CIDRS", "error", err)
-	}
 	return &activities.Activities{Store: a.Store, Ring: a.Ring, Config: a.Config, Logger: a.Logger, Metrics: a.Metrics,
-		Egress: egress.Policy{DevMode: a.Config.DevMode, AllowCIDRs: allow}, Graph: a.Graph, Temporal: a.Temporal}
+		Egress: a.Egress, Graph: a.Graph, Temporal: a.Temporal}
 }
 
 // RunWorker registers search attributes and schedules, then runs the worker until ctx ends.

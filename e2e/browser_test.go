@@ -5,18 +5,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/browser"
 	"github.com/dualhook/dualhook/testkit/stacktest"
 )
 
@@ -25,7 +24,7 @@ import (
 func TestBrowserOnboardingLandsOnTheRedirect(t *testing.T) {
 	app := newPartnerApp(t)
 	st := stacktest.New(t, stacktest.Options{Redirect: app.server.URL + "/onboarding"})
-	bctx := startBrowser(t)
+	bctx := browser.Start(t)
 
 	for _, tc := range []struct {
 		name   string
@@ -55,18 +54,7 @@ func TestBrowserOnboardingLandsOnTheRedirect(t *testing.T) {
 			require.NoError(t, err)
 			assert.Contains(t, text, "Tenant "+tenant, "the page names the tenant")
 
-			popupCh := chromedp.WaitNewTarget(tab, func(info *target.Info) bool {
-				return strings.Contains(info.URL, sandbox.Prefix+"dialog/es")
-			})
-			require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.ID("dh-connect"))))
-			var popupID target.ID
-			select {
-			case popupID = <-popupCh:
-			case <-step.Done():
-				t.Fatal("the Embedded Signup popup did not open")
-			}
-			popup, closePopup := chromedp.NewContext(tab, chromedp.WithTargetID(popupID))
-			defer closePopup()
+			popup := browser.Popup(t, tab, step, sandbox.Prefix+"dialog/es", chromedp.Click(chromedp.ID("dh-connect")))
 			require.NoError(t, chromedp.Do(popup, chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))))
 			require.NoError(t, chromedp.Do(popup, tc.popup...))
 
@@ -115,25 +103,4 @@ func (a *partnerApp) wait(t *testing.T, ctx context.Context, path, sessionID str
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-}
-
-const chromiumPath = "/usr/bin/chromium"
-
-func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skip("chromium is not installed at " + chromiumPath + " (apt-get install chromium)")
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath), chromedp.UserDataDir(t.TempDir()), chromedp.Headless, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.DisableGPU, chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	_, err := chromedp.Run(ctx, chromedp.Location())
-	require.NoError(t, err)
-	return ctx
 }

@@ -14,53 +14,16 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dualhook/dualhook/sandbox"
+	"github.com/dualhook/dualhook/testkit/browser"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
-// browser starts headless Chromium for the test, or skips when it is not
-// installed.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skip("chromium not installed at " + chromiumPath)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.DisableGPU,
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-	)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	_, err := chromedp.Run(ctx, chromedp.Location()) // start the browser without a deadline
-	require.NoError(t, err)
-	return ctx
-}
-
-func withTimeout(t *testing.T, ctx context.Context, d time.Duration) context.Context {
-	c, cancel := context.WithTimeout(ctx, d)
-	t.Cleanup(cancel)
-	return c
-}
+// hideScrollbars keeps scrollbars out of the page's layout and screenshots.
+var hideScrollbars = chromedp.Flag("hide-scrollbars", true)
 
 // posted is one request body the page sent to the callback endpoint.
 type posted struct {
@@ -242,7 +205,7 @@ func (e *browserEnv) openPage(t *testing.T, bctx context.Context, wantState stri
 	t.Helper()
 	tab, cancel := chromedp.NewContext(bctx)
 	t.Cleanup(cancel)
-	step = withTimeout(t, tab, 60*time.Second)
+	step = browser.WithTimeout(t, tab, 60*time.Second)
 	_, err := chromedp.Call(step, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: probeScript})
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(step, chromedp.Navigate(e.srv.URL+"/onboard/tok")))
@@ -269,23 +232,11 @@ func jsString(s string) string {
 // Embedded Signup popup, ready.
 func launch(t *testing.T, tab, step context.Context, keyboard bool) (popup context.Context, popupURL *url.URL) {
 	t.Helper()
-	popupID := chromedp.WaitNewTarget(tab, func(info *target.Info) bool {
-		return strings.Contains(info.URL, sandbox.Prefix+"dialog/es")
-	})
+	trigger := []chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.ID("dh-connect"))}
 	if keyboard {
-		require.NoError(t, chromedp.Do(step, chromedp.Focus(chromedp.ID("dh-connect")), chromedp.KeyEvent("\r")))
-	} else {
-		require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.ID("dh-connect"))))
+		trigger = []chromedp.Action[chromedp.Void]{chromedp.Focus(chromedp.ID("dh-connect")), chromedp.KeyEvent("\r")}
 	}
-	var id target.ID
-	select {
-	case id = <-popupID:
-	case <-step.Done():
-		t.Fatal("the Embedded Signup popup did not open")
-	}
-	p, cancel := chromedp.NewContext(tab, chromedp.WithTargetID(id))
-	t.Cleanup(cancel)
-	popup = withTimeout(t, p, 30*time.Second)
+	popup = browser.WithTimeout(t, browser.Popup(t, tab, step, sandbox.Prefix+"dialog/es", trigger...), 30*time.Second)
 	require.NoError(t, chromedp.Do(popup, chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))))
 	loc, err := chromedp.Run(popup, chromedp.Location())
 	require.NoError(t, err)
@@ -332,7 +283,7 @@ func (e *browserEnv) onePost(t *testing.T) posted {
 
 func TestBrowserOnboarding(t *testing.T) {
 	e := newBrowserEnv(t)
-	bctx := browser(t)
+	bctx := browser.Start(t, hideScrollbars)
 	cfg := e.sb.Config()
 
 	t.Run("finish (Cloud API): code, FINISH and ids posted, then redirect", func(t *testing.T) {
@@ -619,7 +570,7 @@ func TestBrowserOnboarding(t *testing.T) {
 // With UPDATE_SCREENSHOTS=1 it writes docs/images/onboarding-page*.png.
 func TestBrowserScreenshots(t *testing.T) {
 	e := newBrowserEnv(t)
-	bctx := browser(t)
+	bctx := browser.Start(t, hideScrollbars)
 	e.be.reset(e.page(), "decide", 0)
 	dir := t.TempDir()
 	if os.Getenv("UPDATE_SCREENSHOTS") == "1" {
@@ -638,7 +589,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			tab, cancel := chromedp.NewContext(bctx)
 			t.Cleanup(cancel)
-			step := withTimeout(t, tab, 60*time.Second)
+			step := browser.WithTimeout(t, tab, 60*time.Second)
 			opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
 			if s.mobile {
 				opts = []chromedp.EmulateViewportOption{chromedp.EmulateScale(2), chromedp.EmulateMobile}

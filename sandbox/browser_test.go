@@ -3,57 +3,16 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dualhook/dualhook/testkit/browser"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// browser starts headless Chromium for the test, or skips when it is not
-// installed (CI installs it).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skip("chromium not installed at " + chromiumPath)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.DisableGPU,
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	// Start the browser with a context that has no deadline (see chromedp.Run).
-	_, err := chromedp.Run(ctx, chromedp.Location())
-	require.NoError(t, err)
-	return ctx
-}
-
-// withTimeout bounds one browser step.
-func withTimeout(t *testing.T, ctx context.Context, d time.Duration) context.Context {
-	c, cancel := context.WithTimeout(ctx, d)
-	t.Cleanup(cancel)
-	return c
-}
 
 // demoResult is what the demo opener page shows once the flow ended.
 type demoResult struct {
@@ -70,24 +29,13 @@ func runDemo(t *testing.T, e *env, bctx context.Context, launch string, wantEven
 	t.Helper()
 	tab, cancel := chromedp.NewContext(bctx)
 	t.Cleanup(cancel)
-	step := withTimeout(t, tab, 30*time.Second)
+	step := browser.WithTimeout(t, tab, 30*time.Second)
 	require.NoError(t, chromedp.Do(step,
 		chromedp.Navigate(e.srv.URL+Prefix+"demo"),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-sdk="ready"]`)),
 	))
-	popupID := chromedp.WaitNewTarget(tab, func(info *target.Info) bool {
-		return strings.Contains(info.URL, Prefix+"dialog/es")
-	})
-	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.ID(launch))))
-	var id target.ID
-	select {
-	case id = <-popupID:
-	case <-step.Done():
-		t.Fatal("the popup did not open")
-	}
-	popup, cancelPopup := chromedp.NewContext(tab, chromedp.WithTargetID(id))
-	t.Cleanup(cancelPopup)
-	pstep := withTimeout(t, popup, 30*time.Second)
+	popup := browser.Popup(t, tab, step, Prefix+"dialog/es", chromedp.Click(chromedp.ID(launch)))
+	pstep := browser.WithTimeout(t, popup, 30*time.Second)
 	steps := append([]chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))}, popupSteps...)
 	require.NoError(t, chromedp.Do(pstep, steps...))
 
@@ -115,7 +63,7 @@ func runDemo(t *testing.T, e *env, bctx context.Context, launch string, wantEven
 
 func TestBrowserPopup(t *testing.T) {
 	e := newEnv(t)
-	bctx := browser(t)
+	bctx := browser.Start(t)
 
 	t.Run("finish through every step of the Cloud API flow", func(t *testing.T) {
 		next := chromedp.Click(chromedp.ID("es-next"))

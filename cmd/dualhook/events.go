@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/events"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/store"
 	"github.com/dualhook/dualhook/internal/temporalclient"
 )
@@ -87,8 +88,8 @@ func eventsList(asJSON *bool) *cobra.Command {
 			if limit < 1 || limit > 10000 {
 				return errors.New("--limit must be between 1 and 10000")
 			}
-			params := dbq.ListEventsParams{RowLimit: int32(limit), PartnerID: optionalFlag(f.partner), Status: optionalFlag(status),
-				Type: optionalFlag(eventType), TenantID: optionalFlag(tenant)}
+			params := dbq.ListEventsParams{RowLimit: int32(limit), PartnerID: opt.String(f.partner), Status: opt.String(status),
+				Type: opt.String(eventType), TenantID: opt.String(tenant)}
 			if f.since != "" {
 				t, err := parseSince(f.since, time.Now())
 				if err != nil {
@@ -107,7 +108,7 @@ func eventsList(asJSON *bool) *cobra.Command {
 			}
 			views := make([]eventView, 0, len(rows))
 			for _, r := range rows {
-				views = append(views, viewEvent(r))
+				views = append(views, eventView{PartnerID: r.PartnerID, EventResponse: api.RenderEvent(r)})
 			}
 			if *asJSON {
 				return printJSON(cmd.OutOrStdout(), views)
@@ -116,7 +117,7 @@ func eventsList(asJSON *bool) *cobra.Command {
 			fmt.Fprintln(tw, "EVENT\tTYPE\tSTATUS\tATTEMPTS\tPARTNER\tTENANT\tCREATED\tWORKFLOW")
 			for _, v := range views {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.EventID, v.Type, v.Status, v.AttemptCount, v.PartnerID,
-					deref(v.TenantID), v.CreatedAt.Format(time.DateTime), deref(v.WorkflowID))
+					opt.Or(v.TenantID, "-"), stamp(v.CreatedAt, time.DateTime), opt.Or(v.WorkflowID, "-"))
 			}
 			return tw.Flush()
 		},
@@ -150,13 +151,7 @@ func eventsShow(asJSON *bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := viewEvent(ev)
-			v.Payload = json.RawMessage(ev.Body)
-			for _, a := range attempts {
-				v.Attempts = append(v.Attempts, attemptView{AttemptID: a.ID, Number: a.AttemptNumber, Outcome: a.Outcome,
-					StartedAt: a.StartedAt.UTC(), LatencyMs: a.LatencyMs, StatusCode: a.StatusCode, Error: a.Error,
-					ResponsePreview: a.ResponsePreview, WorkflowID: a.WorkflowID})
-			}
+			v := eventDetailView{PartnerID: ev.PartnerID, EventWithAttempts: api.RenderEventWithAttempts(ev, attempts)}
 			if *asJSON {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
@@ -239,13 +234,8 @@ func (o *operator) replayer(ctx context.Context) (*events.Replayer, func(), erro
 	return &events.Replayer{Store: o.store, Temporal: c, TaskQueue: o.cfg.TemporalTaskQueue}, c.Close, nil
 }
 
-type replayView struct {
-	EventID    string `json:"eventId"`
-	WorkflowID string `json:"workflowId"`
-}
-
 func replayEvents(cmd *cobra.Command, op *operator, r *events.Replayer, idList []string, asJSON bool) error {
-	var out []replayView
+	var out []api.RedeliverResponse
 	for _, id := range idList {
 		ev, err := op.store.GetEventByID(cmd.Context(), id)
 		if store.IsNotFound(err) {
@@ -258,7 +248,7 @@ func replayEvents(cmd *cobra.Command, op *operator, r *events.Replayer, idList [
 		if err != nil {
 			return err
 		}
-		out = append(out, replayView{EventID: id, WorkflowID: wf})
+		out = append(out, api.RedeliverResponse{EventID: id, WorkflowID: wf})
 	}
 	if asJSON {
 		return printJSON(cmd.OutOrStdout(), out)
@@ -283,50 +273,15 @@ func replayWindow(cmd *cobra.Command, r *events.Replayer, w events.Window, asJSO
 		}
 	}
 	if asJSON {
-		return printJSON(cmd.OutOrStdout(), map[string]int{"count": total})
+		// The loop above went on until nothing was left, so hasMore is false.
+		return printJSON(cmd.OutOrStdout(), api.BulkRedeliverResponse{Count: total})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%d %s event(s) created %s – %s scheduled for redelivery\n", total, w.Status,
 		w.Since.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339))
 	return nil
 }
 
-type eventView struct {
-	EventID       string          `json:"eventId"`
-	Type          string          `json:"type"`
-	Status        string          `json:"status"`
-	PartnerID     string          `json:"partnerId"`
-	TenantID      *string         `json:"tenantId"`
-	SessionID     *string         `json:"sessionId"`
-	ConnectionID  *string         `json:"connectionId"`
-	WabaID        *string         `json:"wabaId"`
-	AttemptCount  int32           `json:"attemptCount"`
-	WorkflowID    *string         `json:"workflowId"`
-	CreatedAt     time.Time       `json:"createdAt"`
-	LastAttemptAt *time.Time      `json:"lastAttemptAt"`
-	DeliveredAt   *time.Time      `json:"deliveredAt"`
-	Payload       json.RawMessage `json:"payload,omitempty"`
-	Attempts      []attemptView   `json:"attempts,omitempty"`
-}
-
-type attemptView struct {
-	AttemptID       string    `json:"attemptId"`
-	Number          int32     `json:"attemptNumber"`
-	Outcome         string    `json:"outcome"`
-	StartedAt       time.Time `json:"startedAt"`
-	LatencyMs       *int32    `json:"latencyMs"`
-	StatusCode      *int32    `json:"statusCode"`
-	Error           *string   `json:"error"`
-	ResponsePreview *string   `json:"responsePreview"`
-	WorkflowID      *string   `json:"workflowId"`
-}
-
-func viewEvent(e dbq.Event) eventView {
-	return eventView{EventID: e.ID, Type: e.Type, Status: e.Status, PartnerID: e.PartnerID, TenantID: e.TenantID,
-		SessionID: e.SessionID, ConnectionID: e.ConnectionID, WabaID: e.WabaID, AttemptCount: e.AttemptCount,
-		WorkflowID: e.WorkflowID, CreatedAt: e.CreatedAt.UTC(), LastAttemptAt: e.LastAttemptAt, DeliveredAt: e.DeliveredAt}
-}
-
-func printEvent(w io.Writer, v eventView) error {
+func printEvent(w io.Writer, v eventDetailView) error {
 	fmt.Fprintf(w, "event:     %s\ntype:      %s\nstatus:    %s\npartner:   %s\n", v.EventID, v.Type, v.Status, v.PartnerID)
 	for _, f := range []struct {
 		name string
@@ -336,7 +291,7 @@ func printEvent(w io.Writer, v eventView) error {
 			fmt.Fprintf(w, "%-10s %s\n", f.name+":", *f.v)
 		}
 	}
-	fmt.Fprintf(w, "created:   %s\nworkflow:  %s\nbody:      %s\n", v.CreatedAt.Format(time.RFC3339Nano), deref(v.WorkflowID), v.Payload)
+	fmt.Fprintf(w, "created:   %s\nworkflow:  %s\nbody:      %s\n", v.CreatedAt, opt.Or(v.WorkflowID, "-"), v.Payload)
 	if len(v.Attempts) == 0 {
 		fmt.Fprintln(w, "attempts:  none yet")
 		return nil
@@ -352,22 +307,8 @@ func printEvent(w io.Writer, v eventView) error {
 		if a.LatencyMs != nil {
 			latency = strconv.Itoa(int(*a.LatencyMs)) + "ms"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Number, a.StartedAt.Format(time.RFC3339), a.Outcome, code, latency,
-			deref(a.Error), deref(a.WorkflowID))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.AttemptNumber, stamp(a.StartedAt, time.RFC3339), a.Outcome, code, latency,
+			opt.Or(a.Error, "-"), opt.Or(a.WorkflowID, "-"))
 	}
 	return tw.Flush()
-}
-
-func optionalFlag(v string) *string {
-	if v == "" {
-		return nil
-	}
-	return &v
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "-"
-	}
-	return *s
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/keyring"
@@ -54,9 +55,15 @@ func TestEventsListShowReplay(t *testing.T) {
 		EventID string `json:"eventId"`
 		Status  string `json:"status"`
 	}
-	require.NoError(t, json.Unmarshal(runCLI(t, "events", "list", "--partner", partner.ID, "--failed", "--since", "1h", "--json"), &listed))
+	listJSON := runCLI(t, "events", "list", "--partner", partner.ID, "--failed", "--since", "1h", "--json")
+	require.NoError(t, json.Unmarshal(listJSON, &listed))
 	require.Len(t, listed, 2)
 	assert.Equal(t, events.StatusFailed, listed[0].Status)
+	var listedRaw []json.RawMessage
+	require.NoError(t, json.Unmarshal(listJSON, &listedRaw))
+	for _, e := range listedRaw {
+		assertAPIShape[api.EventResponse](t, e, "partnerId")
+	}
 	assert.Contains(t, string(runCLI(t, "events", "list", "--partner", partner.ID)), out.EventIDs[0])
 
 	var shown struct {
@@ -65,8 +72,13 @@ func TestEventsListShowReplay(t *testing.T) {
 			Outcome string `json:"outcome"`
 		} `json:"attempts"`
 	}
-	require.NoError(t, json.Unmarshal(runCLI(t, "events", "show", out.EventIDs[0], "--json"), &shown))
+	showJSON := runCLI(t, "events", "show", out.EventIDs[0], "--json")
+	require.NoError(t, json.Unmarshal(showJSON, &shown))
 	assert.Len(t, shown.Attempts, 7)
+	assertAPIShape[api.EventWithAttempts](t, showJSON, "partnerId")
+	var attempts struct{ Attempts []json.RawMessage }
+	require.NoError(t, json.Unmarshal(showJSON, &attempts))
+	assertAPIShape[api.AttemptResponse](t, attempts.Attempts[0])
 	assert.Contains(t, string(runCLI(t, "events", "show", out.EventIDs[0])), "HTTP 503")
 
 	// The receiver recovers; the operator replays the last day's failures.
@@ -78,4 +90,11 @@ func TestEventsListShowReplay(t *testing.T) {
 	}
 	assert.Contains(t, string(runCLI(t, "events", "replay", out.EventIDs[1])), "redelivery/"+out.EventIDs[1]+"/2")
 	eventstest.Eventually(t, 30*time.Second, func() bool { return fixed.Count() == 3 }, "the single replay never arrived")
+
+	// --json prints what POST /api/v1/events/redeliver answers; nothing failed is left.
+	var bulk api.BulkRedeliverResponse
+	bulkJSON := runCLI(t, "events", "replay", "--failed", "--since", "24h", "--partner", partner.ID, "--json")
+	require.NoError(t, json.Unmarshal(bulkJSON, &bulk))
+	assert.Equal(t, api.BulkRedeliverResponse{Count: 0, HasMore: false}, bulk)
+	assertAPIShape[api.BulkRedeliverResponse](t, bulkJSON)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/partners"
 )
@@ -52,7 +53,7 @@ func keysCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			views := make([]keyView, 0, len(rows))
+			views := make([]api.APIKeyResponse, 0, len(rows))
 			for _, r := range rows {
 				views = append(views, viewKey(r))
 			}
@@ -62,7 +63,7 @@ func keysCommand() *cobra.Command {
 			tw := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "KEY\tNAME\tPREFIX\tCREATED\tEXPIRES\tREVOKED")
 			for _, v := range views {
-				fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\n", v.KeyID, v.Name, v.Prefix, v.CreatedAt.Format(time.DateTime), fmtTime(v.ExpiresAt), fmtTime(v.RevokedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\n", v.KeyID, v.Name, v.Prefix, stamp(v.CreatedAt, time.DateTime), optStamp(v.ExpiresAt, time.DateTime), optStamp(v.RevokedAt, time.DateTime))
 			}
 			return tw.Flush()
 		},
@@ -82,13 +83,16 @@ func keysCommand() *cobra.Command {
 				return err
 			}
 			defer op.close()
-			key, fresh, _, err := op.service.RotateKey(cmd.Context(), partnerID, args[0], grace)
+			key, fresh, old, err := op.service.RotateKey(cmd.Context(), partnerID, args[0], grace)
 			if err != nil {
 				return describeErr(err)
 			}
 			v := viewKey(fresh)
 			v.Key = key.Plaintext
-			return printKey(cmd, asJSON, v)
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), api.RotateKeyResponse{APIKeyResponse: v, RotatedKey: viewKey(old)})
+			}
+			return printKey(cmd, false, v)
 		},
 	}
 	rotate.Flags().DurationVar(&grace, "grace", partners.DefaultKeyGrace, "how long the old key keeps working")
@@ -114,27 +118,20 @@ func keysCommand() *cobra.Command {
 	return cmd
 }
 
-func printKey(cmd *cobra.Command, asJSON bool, v keyView) error {
+func printKey(cmd *cobra.Command, asJSON bool, v api.APIKeyResponse) error {
 	if asJSON {
 		return printJSON(cmd.OutOrStdout(), v)
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "key id:  %s\nname:    %s\nprefix:  %s…\n", v.KeyID, v.Name, v.Prefix)
 	if v.ExpiresAt != nil {
-		fmt.Fprintf(out, "expires: %s\n", v.ExpiresAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(out, "expires: %s\n", stamp(*v.ExpiresAt, time.RFC3339))
 	}
 	if v.RevokedAt != nil {
-		fmt.Fprintf(out, "revoked: %s\n", v.RevokedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(out, "revoked: %s\n", stamp(*v.RevokedAt, time.RFC3339))
 	}
 	if v.Key != "" {
 		fmt.Fprintf(out, "api key: %s\n(shown only now; store it safely)\n", v.Key)
 	}
 	return nil
-}
-
-func fmtTime(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return t.UTC().Format(time.DateTime)
 }

@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dualhook/dualhook/api"
+	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/apikey"
+	"github.com/dualhook/dualhook/internal/ids"
 	"github.com/dualhook/dualhook/internal/keyring"
 	"github.com/dualhook/dualhook/signature"
 	"github.com/dualhook/dualhook/testkit/testenv"
@@ -53,6 +58,9 @@ func TestOperatorCommands(t *testing.T) {
 		APIKey, KeyID, SigningSecret string
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &created), out)
+	var createdRaw struct{ Partner json.RawMessage }
+	require.NoError(t, json.Unmarshal([]byte(out), &createdRaw))
+	assertAPIShape[api.PartnerResponse](t, createdRaw.Partner)
 	assert.True(t, apikey.WellFormed(created.APIKey))
 	assert.NoError(t, signature.ValidateSecret(created.SigningSecret))
 	assert.Equal(t, []string{"https://app.acme.test/onboarding"}, created.Partner.AllowedRedirectURLs)
@@ -63,11 +71,23 @@ func TestOperatorCommands(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, partner)
 	assert.NotContains(t, out, created.APIKey, "listings never show secrets")
+	out, err = run(t, "partners", "list", "--json")
+	require.NoError(t, err)
+	var listed []json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(out), &listed))
+	require.NotEmpty(t, listed)
+	for _, p := range listed {
+		assertAPIShape[api.PartnerResponse](t, p)
+	}
 
 	out, err = run(t, "partners", "update", partner, "--brand-color", "#AA3300", "--rate-limit-reveals-per-hour", "5")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, `"brandColor": "#aa3300"`)
 	assert.Contains(t, out, `"revealsPerHour": 5`)
+	assertAPIShape[api.PartnerResponse](t, json.RawMessage(out))
+	out, err = run(t, "partners", "show", partner)
+	require.NoError(t, err)
+	assertAPIShape[api.PartnerResponse](t, json.RawMessage(out))
 
 	_, err = run(t, "partners", "update", partner, "--event-webhook-url", "http://10.0.0.1/x")
 	assert.ErrorContains(t, err, "invalid_webhook_url")
@@ -81,6 +101,7 @@ func TestOperatorCommands(t *testing.T) {
 	var key struct{ KeyID, Key string }
 	require.NoError(t, json.Unmarshal([]byte(out), &key))
 	assert.True(t, apikey.WellFormed(key.Key))
+	assertAPIShape[api.APIKeyResponse](t, json.RawMessage(out), "key")
 
 	out, err = run(t, "keys", "rotate", "--partner", partner, key.KeyID, "--grace", "1h")
 	require.NoError(t, err, out)
@@ -100,8 +121,11 @@ func TestOperatorCommands(t *testing.T) {
 		ExpiresAt *string `json:"expiresAt"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &keys))
+	var keysRaw []json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(out), &keysRaw))
 	states := map[string]string{}
-	for _, k := range keys {
+	for i, k := range keys {
+		assertAPIShape[api.APIKeyResponse](t, keysRaw[i])
 		switch {
 		case k.RevokedAt != nil:
 			states[k.KeyID] = "revoked"
@@ -114,8 +138,49 @@ func TestOperatorCommands(t *testing.T) {
 	assert.Equal(t, "revoked", states[created.KeyID])
 	assert.Equal(t, "rotated", states[key.KeyID])
 
+	// Rotating with --json prints what POST /api/v1/api-keys/{id}/rotate answers.
+	var active string
+	for id, state := range states {
+		if state == "active" {
+			active = id
+		}
+	}
+	out, err = run(t, "keys", "rotate", "--partner", partner, active, "--grace", "0s", "--json")
+	require.NoError(t, err, out)
+	assertAPIShape[api.RotateKeyResponse](t, json.RawMessage(out), "key")
+	var rotated struct{ RotatedKey json.RawMessage }
+	require.NoError(t, json.Unmarshal([]byte(out), &rotated))
+	assertAPIShape[api.APIKeyResponse](t, rotated.RotatedKey)
+	out, err = run(t, "keys", "revoke", "--partner", partner, active, "--json")
+	require.NoError(t, err, out)
+	assertAPIShape[api.APIKeyResponse](t, json.RawMessage(out))
+	assert.Contains(t, out, `"status": "revoked"`)
+
 	_, err = run(t, "keys", "revoke", "--partner", partner, "key_missing0000000000000")
 	assert.ErrorContains(t, err, "not_found")
+
+	// sessions show prints the API's session object and the partner.
+	st := testenv.Store(t)
+	tokenHash := sha256.Sum256([]byte(ids.RandomString(44)))
+	session, err := st.CreateSession(context.Background(), dbq.CreateSessionParams{
+		ID: ids.New(ids.Session), PartnerID: partner, TenantID: "tenant-1", TenantName: "Tenant One", TokenHash: tokenHash[:],
+		SuccessRedirectURL: "https://app.acme.test/onboarding/done", FailureRedirectURL: "https://app.acme.test/onboarding/failed",
+		CancelRedirectURL: "https://app.acme.test/onboarding/cancelled", WebhookOverrideURL: "https://hooks.acme.test/meta",
+		WebhookVerifyTokenCiphertext: "x", Metadata: json.RawMessage(`{"plan":"pro"}`), ExpiresAt: time.Now().Add(time.Hour),
+		WorkflowID: "onboarding/test",
+	})
+	require.NoError(t, err)
+	out, err = run(t, "sessions", "show", session.ID)
+	require.NoError(t, err, out)
+	assertAPIShape[api.SessionResponse](t, json.RawMessage(out), "partnerId")
+	var shown struct {
+		SessionID, PartnerID, Status string
+		Metadata                     map[string]string
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &shown))
+	assert.Equal(t, session.ID, shown.SessionID)
+	assert.Equal(t, partner, shown.PartnerID)
+	assert.Equal(t, map[string]string{"plan": "pro"}, shown.Metadata)
 }
 
 func TestKeyringNewPrintsAUsableEntry(t *testing.T) {
@@ -134,4 +199,22 @@ func TestCommandsRefuseToRunWithoutSecrets(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	_, err = run(t, "migrate")
 	assert.ErrorContains(t, err, "DATABASE_URL")
+}
+
+// A bad DUALHOOK_EGRESS_ALLOW_CIDRS stops serve, worker and the operator commands before they
+// connect to anything, naming the variable.
+func TestBadEgressAllowCIDRsStopsEveryCommand(t *testing.T) {
+	spec, err := keyring.NewKeySpec("cli")
+	require.NoError(t, err)
+	t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
+	t.Setenv("DUALHOOK_ENCRYPTION_KEYS", spec)
+	t.Setenv("DUALHOOK_DEV_MODE", "true")
+	t.Setenv("DUALHOOK_META_APP_ID", "1")
+	t.Setenv("DUALHOOK_META_APP_SECRET", "secret")
+	t.Setenv("DUALHOOK_META_CONFIG_ID", "2")
+	t.Setenv("DUALHOOK_EGRESS_ALLOW_CIDRS", "10.0.0.1/8")
+	for _, args := range [][]string{{"serve"}, {"worker"}, {"partners", "list"}, {"events", "list"}} {
+		_, err := run(t, args...)
+		assert.ErrorContains(t, err, "DUALHOOK_EGRESS_ALLOW_CIDRS", "dualhook %v", args)
+	}
 }

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
-	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/apierr"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/partners"
@@ -36,7 +36,7 @@ func openOperator(ctx context.Context) (*operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	allow, err := egress.ParseCIDRs(cfg.EgressAllowCIDRs)
+	pol, err := cfg.EgressPolicy()
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func openOperator(ctx context.Context) (*operator, error) {
 		return nil, err
 	}
 	return &operator{cfg: cfg, store: st, service: &partners.Service{
-		Store: st, Ring: ring, Egress: egress.Policy{DevMode: cfg.DevMode, AllowCIDRs: allow},
+		Store: st, Ring: ring, Egress: pol,
 	}}, nil
 }
 
@@ -75,50 +75,56 @@ func describeErr(err error) error {
 	return err
 }
 
-type partnerView struct {
-	PartnerID           string   `json:"partnerId"`
-	DisplayName         string   `json:"displayName"`
-	LogoURL             *string  `json:"logoUrl"`
-	BrandColor          *string  `json:"brandColor"`
-	AllowedRedirectURLs []string `json:"allowedRedirectUrls"`
-	EventWebhookURL     *string  `json:"eventWebhookUrl"`
-	EventTypes          []string `json:"eventTypes"`
-	RateLimits          struct {
-		ReadsPerMinute           *int32 `json:"readsPerMinute"`
-		WritesPerMinute          *int32 `json:"writesPerMinute"`
-		RevealsPerHour           *int32 `json:"revealsPerHour"`
-		HealthRefreshesPerMinute *int32 `json:"healthRefreshesPerMinute"`
-	} `json:"rateLimitOverrides"`
-	CreatedAt time.Time `json:"createdAt"`
+// The operator commands print the API's own objects, rendered by the API's own functions
+// (api.RenderPartner, api.RenderAPIKey, api.RenderEvent, api.RenderSession), so --json output
+// has exactly the shape partners get from the API. Operator commands look across partners, so
+// events and sessions carry their partnerId besides.
+
+// eventView is an event of GET /api/v1/events and its partner.
+type eventView struct {
+	PartnerID string `json:"partnerId"`
+	api.EventResponse
 }
 
-func viewPartner(p dbq.Partner) partnerView {
-	v := partnerView{
-		PartnerID: p.ID, DisplayName: p.DisplayName, LogoURL: p.LogoURL, BrandColor: p.BrandColor,
-		AllowedRedirectURLs: p.AllowedRedirectURLs, EventWebhookURL: p.EventWebhookURL, EventTypes: p.EventTypes,
-		CreatedAt: p.CreatedAt.UTC(),
+// eventDetailView is GET /api/v1/events/{id} and the event's partner.
+type eventDetailView struct {
+	PartnerID string `json:"partnerId"`
+	api.EventWithAttempts
+}
+
+// sessionView is GET /api/v1/onboarding/sessions/{id} and the session's partner.
+type sessionView struct {
+	PartnerID string `json:"partnerId"`
+	api.SessionResponse
+}
+
+func viewSession(s dbq.OnboardingSession) sessionView {
+	return sessionView{PartnerID: s.PartnerID, SessionResponse: api.RenderSession(s)}
+}
+
+// viewPartner renders a partner with the rate-limit defaults of this process's configuration,
+// the same variables the API reads.
+func (o *operator) viewPartner(p dbq.Partner) api.PartnerResponse {
+	return api.RenderPartner(p, o.cfg, time.Now())
+}
+
+func viewKey(k dbq.APIKey) api.APIKeyResponse { return api.RenderAPIKey(k, time.Now()) }
+
+// stamp shows an API timestamp (RFC 3339, UTC) in layout.
+func stamp(ts, layout string) string {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return ts
 	}
-	v.RateLimits.ReadsPerMinute = p.RateLimitReadPerMinute
-	v.RateLimits.WritesPerMinute = p.RateLimitWritePerMinute
-	v.RateLimits.RevealsPerHour = p.RateLimitRevealPerHour
-	v.RateLimits.HealthRefreshesPerMinute = p.RateLimitHealthRefreshPerMinute
-	return v
+	return t.Format(layout)
 }
 
-type keyView struct {
-	KeyID      string     `json:"keyId"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
-	CreatedAt  time.Time  `json:"createdAt"`
-	ExpiresAt  *time.Time `json:"expiresAt"`
-	RevokedAt  *time.Time `json:"revokedAt"`
-	LastUsedAt *time.Time `json:"lastUsedAt"`
-	Key        string     `json:"key,omitempty"`
-}
-
-func viewKey(k dbq.APIKey) keyView {
-	return keyView{KeyID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt.UTC(), ExpiresAt: k.ExpiresAt,
-		RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
+// optStamp is stamp, or "-" for none.
+func optStamp(ts *string, layout string) string {
+	if ts == nil {
+		return "-"
+	}
+	return stamp(*ts, layout)
 }
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }

@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
+	"github.com/dualhook/dualhook/internal/opt"
 	"github.com/dualhook/dualhook/internal/partners"
 	"github.com/dualhook/dualhook/internal/store"
 )
@@ -37,12 +39,7 @@ func (f *settingsFlags) apply(cmd *cobra.Command, s *partners.Settings) {
 	changed := cmd.Flags().Changed
 	optional := func(flag, v string, dst **string) {
 		if changed(flag) {
-			if v == "" {
-				*dst = nil
-			} else {
-				v := v
-				*dst = &v
-			}
+			*dst = opt.String(v)
 		}
 	}
 	if changed("name") {
@@ -51,11 +48,7 @@ func (f *settingsFlags) apply(cmd *cobra.Command, s *partners.Settings) {
 	optional("logo-url", f.logoURL, &s.LogoURL)
 	optional("event-webhook-url", f.eventWebhookURL, &s.EventWebhookURL)
 	if changed("brand-color") {
-		c := strings.ToLower(f.brandColor)
-		s.BrandColor = &c
-		if c == "" {
-			s.BrandColor = nil
-		}
+		s.BrandColor = opt.String(strings.ToLower(f.brandColor))
 	}
 	if changed("allowed-redirect-url") {
 		s.AllowedRedirectURLs = f.redirects
@@ -90,7 +83,7 @@ func partnersCreate() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return printJSON(out, map[string]any{
-					"partner": viewPartner(created.Partner), "apiKey": created.KeyPlaintext, "keyId": created.Key.ID,
+					"partner": op.viewPartner(created.Partner), "apiKey": created.KeyPlaintext, "keyId": created.Key.ID,
 					"signingSecret": created.SigningSecret,
 				})
 			}
@@ -121,9 +114,9 @@ func partnersList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			views := make([]partnerView, 0, len(rows))
+			views := make([]api.PartnerResponse, 0, len(rows))
 			for _, p := range rows {
-				views = append(views, viewPartner(p))
+				views = append(views, op.viewPartner(p))
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), views)
@@ -131,11 +124,7 @@ func partnersList() *cobra.Command {
 			tw := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "PARTNER\tNAME\tEVENT WEBHOOK\tCREATED")
 			for _, v := range views {
-				hook := "-"
-				if v.EventWebhookURL != nil {
-					hook = *v.EventWebhookURL
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.PartnerID, v.DisplayName, hook, v.CreatedAt.Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.PartnerID, v.DisplayName, opt.Or(v.EventWebhookURL, "-"), stamp(v.CreatedAt, "2006-01-02 15:04"))
 			}
 			return tw.Flush()
 		},
@@ -162,7 +151,7 @@ func partnersShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), viewPartner(p))
+			return printJSON(cmd.OutOrStdout(), op.viewPartner(p))
 		},
 	}
 	cmd.Flags().Bool("json", true, "print JSON (the only format)")
@@ -223,7 +212,7 @@ func partnersUpdate() *cobra.Command {
 			if p, err = op.store.UpdatePartnerRateLimits(ctx, params); err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), viewPartner(p))
+			return printJSON(cmd.OutOrStdout(), op.viewPartner(p))
 		},
 	}
 	f.bind(cmd)

@@ -87,23 +87,3 @@ func cancelSessionWorkflow(ctx context.Context, c client.Client, s dbq.Onboardin
 	}
 	return h.Get(ctx, nil)
 }
-
-type sessionView struct {
-	SessionID     string     `json:"sessionId"`
-	PartnerID     string     `json:"partnerId"`
-	TenantID      string     `json:"tenantId"`
-	Status        string     `json:"status"`
-	ExpiresAt     time.Time  `json:"expiresAt"`
-	CreatedAt     time.Time  `json:"createdAt"`
-	CompletedAt   *time.Time `json:"completedAt"`
-	ConnectionID  *string    `json:"connectionId"`
-	FailureReason *string    `json:"failureReason"`
-	Message       *string    `json:"failureMessage"`
-	WorkflowID    string     `json:"workflowId"`
-}
-
-func viewSession(s dbq.OnboardingSession) sessionView {
-	return sessionView{SessionID: s.ID, PartnerID: s.PartnerID, TenantID: s.TenantID, Status: s.Status, ExpiresAt: s.ExpiresAt.UTC(),
-		CreatedAt: s.CreatedAt.UTC(), CompletedAt: s.CompletedAt, ConnectionID: s.ConnectionID, FailureReason: s.FailureReason,
-		Message: s.FailureMessage, WorkflowID: s.WorkflowID}
-}

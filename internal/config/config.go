@@ -13,6 +13,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/keyring"
 )
 
@@ -170,6 +171,18 @@ func (c Config) Keyring() (*keyring.Ring, error) {
 		return nil, errors.New("config: DUALHOOK_ENCRYPTION_KEYS is required (generate one with `dualhook keyring new`)")
 	}
 	return keyring.Parse(c.EncryptionKeys, c.EncryptionActiveKey)
+}
+
+// EgressPolicy is the outbound-request policy of SPEC §12 every part of the service applies:
+// dev mode's relaxations and the ranges of DUALHOOK_EGRESS_ALLOW_CIDRS. A value that does not
+// parse is an error naming the variable, so serve, worker and the operator commands refuse to
+// start rather than run with a policy other than the one configured.
+func (c Config) EgressPolicy() (egress.Policy, error) {
+	allow, err := egress.ParseCIDRs(c.EgressAllowCIDRs)
+	if err != nil {
+		return egress.Policy{}, fmt.Errorf("config: DUALHOOK_EGRESS_ALLOW_CIDRS: %w", err)
+	}
+	return egress.Policy{DevMode: c.DevMode, AllowCIDRs: allow}, nil
 }
 
 // RequireDatabase returns an error naming the variable when it is missing.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -65,4 +66,22 @@ func TestDeliveryConfigurationIsChecked(t *testing.T) {
 func TestEventRescueWaitDefaultsWhenUnset(t *testing.T) {
 	assert.Equal(t, DefaultEventRescueAfter, Config{}.EventRescueWait())
 	assert.Equal(t, time.Minute, Config{EventRescueAfter: time.Minute}.EventRescueWait())
+}
+
+func TestEgressPolicy(t *testing.T) {
+	p, err := Config{DevMode: true, EgressAllowCIDRs: "10.1.2.3/32, 192.168.0.0/16"}.EgressPolicy()
+	require.NoError(t, err)
+	assert.True(t, p.DevMode)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("192.168.0.0/16")}, p.AllowCIDRs)
+
+	p, err = Config{}.EgressPolicy()
+	require.NoError(t, err)
+	assert.Empty(t, p.AllowCIDRs, "unset allows nothing extra")
+
+	// A bad value is refused, naming the variable, rather than ignored.
+	for _, bad := range []string{"10.0.0.1/8", "not-a-cidr", "10.0.0.0/33"} {
+		_, err := Config{EgressAllowCIDRs: bad}.EgressPolicy()
+		assert.ErrorContains(t, err, "DUALHOOK_EGRESS_ALLOW_CIDRS", bad)
+		assert.ErrorContains(t, err, bad)
+	}
 }

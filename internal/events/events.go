@@ -31,6 +31,7 @@ import (
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/eventtypes"
 	"github.com/dualhook/dualhook/internal/ids"
+	"github.com/dualhook/dualhook/internal/opt"
 )
 
 // Statuses of an event (SPEC §8.5).
@@ -133,9 +134,9 @@ func Emit(ctx context.Context, q *dbq.Queries, e New) error {
 		emitter = activity.GetInfo(ctx).WorkflowExecution.ID
 	}
 	inserted, err := q.InsertEvent(ctx, dbq.InsertEventParams{
-		ID: e.ID, PartnerID: e.PartnerID, Type: e.Type, TenantID: optional(e.TenantID), SessionID: optional(e.SessionID),
-		ConnectionID: optional(e.ConnectionID), WabaID: optional(e.WabaID), Body: body, CreatedAt: e.CreatedAt,
-		WorkflowID: optional(emitter),
+		ID: e.ID, PartnerID: e.PartnerID, Type: e.Type, TenantID: opt.String(e.TenantID), SessionID: opt.String(e.SessionID),
+		ConnectionID: opt.String(e.ConnectionID), WabaID: opt.String(e.WabaID), Body: body, CreatedAt: e.CreatedAt,
+		WorkflowID: opt.String(emitter),
 	})
 	if err != nil {
 		return fmt.Errorf("events: store %s %s: %w", e.Type, e.ID, err)
@@ -179,11 +180,4 @@ func (e New) validate() error {
 		return fmt.Errorf("events: %q is not an event type", e.Type)
 	}
 	return nil
-}
-
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
