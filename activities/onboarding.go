@@ -62,12 +62,18 @@ func sessionMetadata(s dbq.OnboardingSession) json.RawMessage {
 }
 
 // MarkSessionStarted moves a pending session to started and stores onboarding.started, once.
+// It answers whether the event is stored, so the workflow delivers it: also when an earlier
+// attempt committed it and its worker died before the workflow heard (the session is no longer
+// pending then, but the event still needs its delivery).
 func (a *Activities) MarkSessionStarted(ctx context.Context, in domain.SessionStep) (bool, error) {
 	emitted := false
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
 		s, err := q.MarkSessionStarted(ctx, in.SessionID)
 		if store.IsNotFound(err) {
-			return nil // not pending any more: opened before, or already decided
+			// Not pending any more: opened before, or already decided — or started by an earlier
+			// attempt of this very step.
+			emitted, err = eventStored(ctx, q, in.EventID)
+			return err
 		}
 		if err != nil {
 			return err
@@ -659,4 +665,14 @@ func newPIN() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// eventStored reports whether the event with this id is stored: a step retried after its first
+// attempt committed finds its own event, which the workflow must still deliver.
+func eventStored(ctx context.Context, q *dbq.Queries, id string) (bool, error) {
+	_, err := q.GetEventByID(ctx, id)
+	if store.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
