@@ -605,6 +605,35 @@ func (a *Activities) writeConnection(ctx context.Context, q *dbq.Queries, s dbq.
 	return conn, err
 }
 
+// ReopenSession opens a processing session again after a failed attempt the user may repeat:
+// the attempt's code and token are erased (Meta's side was undone by the workflow), the reason
+// is kept for the page. False when the session was not processing (decided or reopened
+// meanwhile): the workflow then ends it as usual.
+func (a *Activities) ReopenSession(ctx context.Context, in domain.ReopenInput) (bool, error) {
+	reopened := false
+	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
+		before, err := q.GetSession(ctx, in.SessionID)
+		if err != nil {
+			return err
+		}
+		_, err = q.ReopenSession(ctx, dbq.ReopenSessionParams{ID: in.SessionID, RetryReason: &in.Reason, RetryMessage: &in.Message})
+		if store.IsNotFound(err) {
+			// Not processing: reopened by an earlier attempt of this step, or decided.
+			reopened = before.Status == domain.StatusStarted && opt.Deref(before.RetryReason) == in.Reason
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		reopened = true
+		if err := secretstore.Erase(ctx, q, before.OauthCodeSecretID); err != nil {
+			return err
+		}
+		return secretstore.Erase(ctx, q, before.AccessTokenSecretID)
+	})
+	return reopened, err
+}
+
 // EndSession records failed, cancelled or expired with onboarding.failed, once. A session that
 // already ended is answered as it is.
 func (a *Activities) EndSession(ctx context.Context, in domain.EndInput) (domain.Outcome, error) {

@@ -80,7 +80,7 @@ func (s *Server) onboardingPage(c echo.Context) error {
 	base := "/onboard/" + c.Param("token")
 	return onboardpage.Render(w, onboardpage.Page{
 		TenantName: session.TenantName, PartnerName: partner.DisplayName, LogoURL: opt.Deref(partner.LogoURL),
-		BrandColor: opt.Deref(partner.BrandColor), Coexistence: session.Coexistence, Status: session.Status, Mode: mode,
+		BrandColor: opt.Deref(partner.BrandColor), Coexistence: session.Coexistence, Status: session.Status, Retry: session.RetryReason != nil, Mode: mode,
 		SDKURL: cfg.SDKURL(), AppID: cfg.MetaAppID, ConfigID: cfg.MetaConfigID, GraphVersion: cfg.MetaGraphVersion,
 		CallbackURL: base + "/callback", StatusURL: base + "/status",
 	})
@@ -99,6 +99,14 @@ type callbackRequest struct {
 type decisionResponse struct {
 	Status      string `json:"status"`
 	RedirectURL string `json:"redirectUrl,omitempty"`
+	// Retry [ext]: the last attempt failed in a way the user may repeat (ours, or Meta's
+	// availability); the session is open again until it expires.
+	Retry *retryResponse `json:"retry,omitempty"`
+}
+
+type retryResponse struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }
 
 var (
@@ -201,7 +209,11 @@ func (s *Server) onboardingCallback(c echo.Context) error {
 		}
 		return s.answerFromRow(c, session.ID, err)
 	}
-	return c.JSON(http.StatusOK, decisionResponse{Status: out.Status, RedirectURL: out.RedirectURL})
+	answer := decisionResponse{Status: out.Status, RedirectURL: out.RedirectURL}
+	if out.Retry {
+		answer.Retry = &retryResponse{Reason: out.Reason, Message: out.Message}
+	}
+	return c.JSON(http.StatusOK, answer)
 }
 
 // answerFromRow answers a callback whose Update did not run, from PostgreSQL.
@@ -265,7 +277,11 @@ func (s *Server) onboardingStatus(c echo.Context) error {
 		return c.JSON(http.StatusAccepted, decisionResponse{Status: session.Status})
 	}
 	// pending or started: nothing is being decided, the user may launch Embedded Signup again.
-	return c.JSON(http.StatusOK, decisionResponse{Status: session.Status})
+	answer := decisionResponse{Status: session.Status}
+	if session.RetryReason != nil {
+		answer.Retry = &retryResponse{Reason: *session.RetryReason, Message: opt.Deref(session.RetryMessage)}
+	}
+	return c.JSON(http.StatusOK, answer)
 }
 
 // pageHeaders keeps the page's JSON answers out of caches and frames, with the page's own

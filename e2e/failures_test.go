@@ -216,3 +216,43 @@ func last(list []string) string {
 	}
 	return list[len(list)-1]
 }
+
+// Meta spends the code and then drops the connection (its availability, not the user's doing):
+// the callback answers "try again" with the reason, the session is started again — also for the
+// status poll and a reloaded page — and a fresh Embedded Signup within the same session
+// completes it. The partner hears onboarding.started and onboarding.completed, nothing failed.
+func TestAFailureThatIsNotTheUsersOffersTryAgain(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	ctx := context.Background()
+	_, err := st.Meta.SetFault(ctx, sandbox.Fault{Endpoint: "oauth/access_token", Kind: "reset", Phase: "after", Count: 1})
+	require.NoError(t, err)
+	sessionID, token := st.CreateSession(st.Partner, "try-again", nil)
+	body, _ := st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+	res := st.Callback(token, body)
+	require.Equal(t, 200, res.Status, "%s", res.Body)
+	answer := res.Map(t)
+	assert.Equal(t, "started", answer["status"])
+	assert.Equal(t, "meta_unavailable", answer["retry"].(map[string]any)["reason"], "%v", answer)
+	assert.Nil(t, answer["redirectUrl"])
+
+	row := st.Session(sessionID)
+	assert.Equal(t, "started", row.Status)
+	assert.Nil(t, row.OauthCodeSecretID, "the spent attempt's code is dropped")
+	status := st.API.Do(apitest.Request{Method: "GET", Path: "/onboard/" + token + "/status", NoCheck: true})
+	require.Equal(t, 200, status.Status)
+	assert.Equal(t, "meta_unavailable", status.Map(t)["retry"].(map[string]any)["reason"], "the poll says so too")
+	page := st.API.Do(apitest.Request{Method: "GET", Path: "/onboard/" + token, NoCheck: true})
+	require.Equal(t, 200, page.Status)
+	assert.Contains(t, string(page.Body), "It was not your doing", "a reloaded page says so too")
+	session := st.API.Do(apitest.Request{Method: "GET", Path: "/api/v1/onboarding/sessions/" + sessionID, Key: st.Partner.Key})
+	assert.Nil(t, session.Map(t)["failure"], "the contract's failure is for ended sessions only")
+
+	body, _ = st.Signup(sandbox.ESSessionRequest{Scenario: "finish"})
+	assert.Equal(t, "completed", decide(t, st.Callback(token, body)).Status)
+	var types []string
+	for _, ev := range st.WaitEvents(sessionID, 2) {
+		types = append(types, ev.Type)
+	}
+	assert.ElementsMatch(t, []string{"onboarding.started", "onboarding.completed"}, types)
+	assert.Nil(t, st.Session(sessionID).RetryReason, "the accepted attempt clears the last one's failure")
+}

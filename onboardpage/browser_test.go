@@ -37,7 +37,7 @@ type posted struct {
 type backend struct {
 	mu          sync.Mutex
 	page        Page
-	answer      string // "decide" (200), "processing" (202, then polls), "gone" (410), "error" (500)
+	answer      string // "decide" (200), "processing" (202, then polls), "gone" (410), "error" (500), "retry" (try again once, then decide)
 	pendingPoll int    // status polls answered 202 before the decision
 	posts       []posted
 	decision    map[string]any
@@ -104,6 +104,10 @@ func (b *backend) routes(mux *http.ServeMux) {
 		case "processing":
 			b.decision = b.outcome(body)
 			writeJSON(w, http.StatusAccepted, map[string]any{"status": "processing"})
+		case "retry":
+			b.answer = "decide"
+			writeJSON(w, http.StatusOK, map[string]any{"status": "started",
+				"retry": map[string]any{"reason": "meta_unavailable", "message": "Meta did not answer in time."}})
 		default:
 			b.decision = b.outcome(body)
 			writeJSON(w, http.StatusOK, b.decision)
@@ -496,6 +500,58 @@ func TestBrowserOnboarding(t *testing.T) {
 		live, err := chromedp.Run(step, chromedp.TextContent(chromedp.ID("dh-live")))
 		require.NoError(t, err)
 		assert.Contains(t, live, "This link is no longer valid")
+	})
+
+	t.Run("a failure that is not the user's: the page says so and offers Try again", func(t *testing.T) {
+		e.be.reset(e.page(), "retry", 0)
+		tab, step := e.openPage(t, bctx, "ready")
+		popup, _ := launch(t, tab, step, false)
+		require.NoError(t, chromedp.Do(popup, chromedp.Click(chromedp.ID("es-finish-cloud"))))
+		waitState(t, step, "ready")
+		res, err := chromedp.Run(step, chromedp.Evaluate[map[string]any](`({
+			label: document.getElementById('dh-connect-label').textContent,
+			failed: !document.getElementById('dh-failed-note').hidden,
+			closed: !document.getElementById('dh-retry-note').hidden,
+			live: document.getElementById('dh-live').textContent
+		})`))
+		require.NoError(t, err)
+		assert.Equal(t, "Try again", res["label"])
+		assert.Equal(t, true, res["failed"])
+		assert.Equal(t, false, res["closed"], "not the 'window closed' note")
+		assert.Contains(t, res["live"], "It was not your doing", "screen readers hear it")
+
+		// The finished popup closes itself a moment after posting; launch again once it has.
+		require.Eventually(t, func() bool {
+			targets, err := chromedp.Targets(tab)
+			if err != nil {
+				return false
+			}
+			for _, ti := range targets {
+				if strings.Contains(ti.URL, sandbox.Prefix+"dialog/es") {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 50*time.Millisecond, "the first popup never closed")
+		popup, _ = launch(t, tab, step, false)
+		require.NoError(t, chromedp.Do(popup, chromedp.Click(chromedp.ID("es-finish-cloud"))))
+		e.waitRedirect(t, step)
+		posts, _ := e.be.snapshot()
+		require.Len(t, posts, 2, "one callback per attempt, each with its own code")
+		assert.NotEqual(t, posts[0].Body["code"], posts[1].Body["code"])
+	})
+
+	t.Run("a reloaded page after such a failure says so at once", func(t *testing.T) {
+		pg := e.page()
+		pg.Retry = true
+		e.be.reset(pg, "decide", 0)
+		_, step := e.openPage(t, bctx, "ready")
+		res, err := chromedp.Run(step, chromedp.Evaluate[map[string]any](`({
+			label: document.getElementById('dh-connect-label').textContent,
+			failed: !document.getElementById('dh-failed-note').hidden
+		})`))
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{"label": "Try again", "failed": true}, res)
 	})
 
 	t.Run("server error: retry checks the status, then offers a new launch", func(t *testing.T) {

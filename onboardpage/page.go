@@ -40,6 +40,7 @@ type Page struct {
 	LogoURL, BrandColor     string // optional ("" = none); brand colour "#rrggbb"
 	Coexistence             bool   // launch the WhatsApp Business app (Coexistence) variant
 	Status                  string // session status: pending|started|processing|completed|failed|cancelled|expired
+	Retry                   bool   // the last attempt failed on our side or Meta's: say so, offer "Try again"
 	Mode                    Mode
 	SDKURL                  string   // live: LiveSDKURL; sandbox: <origin>/_sandbox/meta/sdk.js
 	MessageOrigins          []string // origins trusted for postMessage; empty = LiveMessageOrigins() (live) or the SDK's origin (sandbox)
@@ -114,6 +115,7 @@ type pageData struct {
 	Sandbox     bool
 	Mode        Mode
 	State       string
+	Retry       bool // the last attempt failed on our side or Meta's
 }
 
 type messageData struct {
@@ -257,6 +259,7 @@ func newPageData(p Page) (pageData, error) {
 		Sandbox:     p.Mode == ModeSandbox,
 		Mode:        p.Mode,
 		State:       state,
+		Retry:       p.Retry,
 		Config: clientConfig{
 			Mode:           p.Mode,
 			Status:         p.Status,

@@ -44,7 +44,9 @@ type onboarding struct {
 	status     string
 	pageOpened bool // a page-opened signal is waiting to be handled
 	started    bool
-	callback   *domain.CallbackInput
+	callback   *domain.CallbackInput // the callback being handled
+	reply      *domain.Outcome       // the answer to that callback, once there is one
+	retries    int                   // attempts reopened after a failure the user may repeat
 	cancel     bool
 	outcome    *domain.Outcome
 	deliveries *Deliveries
@@ -57,11 +59,11 @@ func (s *onboarding) setup(ctx workflow.Context) error {
 	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, domain.UpdateCallback,
 		func(ctx workflow.Context, cb domain.CallbackInput) (domain.Outcome, error) {
-			s.callback = &cb
-			if err := workflow.Await(ctx, func() bool { return s.outcome != nil }); err != nil {
+			s.callback, s.reply = &cb, nil
+			if err := workflow.Await(ctx, func() bool { return s.reply != nil }); err != nil {
 				return domain.Outcome{}, err
 			}
-			return *s.outcome, nil
+			return *s.reply, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, cb domain.CallbackInput) error {
 			switch {
@@ -299,7 +301,31 @@ func (s *onboarding) fail(ctx workflow.Context, err error) {
 	case errors.As(err, &timeoutErr):
 		reason, message = domain.ReasonMetaUnavailable, "Meta did not answer in time."
 	}
+	if s.reopen(ctx, reason, message) {
+		return
+	}
 	s.end(ctx, domain.StatusFailed, reason, message, details)
+}
+
+// reopen answers a failed attempt the user may repeat — the failure was ours or Meta's
+// availability, the link has not expired, and the session has attempts left — with "try
+// again", and opens the session for a fresh Embedded Signup: started again, the expiry back in
+// force. Meta's side was already undone. It reports false when the session must end instead.
+func (s *onboarding) reopen(ctx workflow.Context, reason, message string) bool {
+	if s.callback == nil || !domain.UserMayRetry(reason) || s.retries >= domain.MaxSessionRetries ||
+		!workflow.Now(ctx).Before(s.in.ExpiresAt) {
+		return false
+	}
+	var reopened bool
+	in := domain.ReopenInput{SessionID: s.in.SessionID, Reason: reason, Message: message}
+	if err := local(ctx, acts.ReopenSession, in).Get(ctx, &reopened); err != nil || !reopened {
+		return false
+	}
+	s.retries++
+	s.status = domain.StatusStarted
+	s.reply = &domain.Outcome{Status: domain.StatusStarted, Reason: reason, Message: message, Retry: true}
+	s.callback = nil
+	return true
 }
 
 // end records a terminal state with its onboarding.failed event.
@@ -327,5 +353,5 @@ const outcomeEvent = "outcome"
 
 func (s *onboarding) decide(out domain.Outcome) {
 	s.status = out.Status
-	s.outcome = &out
+	s.outcome, s.reply = &out, &out
 }

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -267,6 +268,95 @@ func (s *onboardingSuite) TestCallbackWithoutPageOpenStartsTheSession() {
 	s.NoError(s.env.GetWorkflowError())
 	s.Equal(domain.StatusCancelled, got.Status)
 	s.Len(*started, 1)
+}
+
+// A failure that is ours or Meta's availability does not end the session: the callback is
+// answered "try again", the session reopens, and a fresh Embedded Signup (a new callback)
+// completes it — one onboarding.started, one outcome, no onboarding.failed.
+func (s *onboardingSuite) TestFailureTheUserMayRepeatReopensTheSession() {
+	started := s.recordStarted()
+	s.env.OnActivity(a.MarkSessionProcessing, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.ExchangeCode, mock.Anything, domain.SessionStep{SessionID: "sess_1"}).Return(domain.ExchangeResult{}, temporal.NewNonRetryableApplicationError(
+		"The code exchange reached Meta but got no answer", domain.ReasonMetaUnavailable, nil)).Once()
+	s.env.OnActivity(a.ExchangeCode, mock.Anything, mock.Anything).Return(domain.ExchangeResult{TokenSecretID: "sec_t"}, nil).Once()
+	s.env.OnActivity(a.DiscoverAssets, mock.Anything, mock.Anything).Return(domain.Discovery{WabaID: "1", PhoneNumberID: "2", Mode: domain.ModeCloudAPI}, nil)
+	s.env.OnActivity(a.ClaimWaba, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.ReleaseWaba, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.CheckSiblings, mock.Anything, mock.Anything).Return(domain.SiblingPlan{}, nil)
+	s.env.OnActivity(a.SubscribeOverride, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.RegisterNumber, mock.Anything, mock.Anything).Return(domain.RegisterResult{}, nil)
+	var reopened []domain.ReopenInput
+	s.env.OnActivity(a.ReopenSession, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in domain.ReopenInput) (bool, error) {
+			reopened = append(reopened, in)
+			return true, nil
+		})
+	s.env.OnActivity(a.CommitConnection, mock.Anything, mock.Anything).Return(domain.Outcome{Status: domain.StatusCompleted}, nil)
+	var first, second domain.Outcome
+	s.env.RegisterDelayedCallback(func() { s.callback(domain.CallbackInput{CodeSecretID: "sec_code"}, &first, nil) }, time.Minute)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(domain.UpdateCallback, "cb-2", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { s.Fail("the second attempt was refused", err.Error()) }, OnAccept: func() {},
+			OnComplete: func(v any, err error) {
+				s.NoError(err)
+				second, _ = v.(domain.Outcome)
+			},
+		}, domain.CallbackInput{CodeSecretID: "sec_code_2"})
+	}, 5*time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(domain.Outcome{Status: domain.StatusStarted, Reason: domain.ReasonMetaUnavailable,
+		Message: "The code exchange reached Meta but got no answer", Retry: true}, first)
+	s.Equal(domain.StatusCompleted, second.Status)
+	s.Equal([]domain.ReopenInput{{SessionID: "sess_1", Reason: domain.ReasonMetaUnavailable,
+		Message: "The code exchange reached Meta but got no answer"}}, reopened)
+	s.Len(*started, 1)
+	s.env.AssertNotCalled(s.T(), "EndSession", mock.Anything, mock.Anything)
+}
+
+// Failures the user would meet again (Meta refused, a conflict, a user error) end the session,
+// and so does a repeatable one once the link has expired or the attempts are used up.
+func (s *onboardingSuite) TestFailuresThatEndTheSession() {
+	for _, tc := range []struct {
+		name    string
+		reason  string
+		retries int           // attempts that already failed and reopened
+		at      time.Duration // when the callback arrives (the link lasts an hour)
+	}{
+		{"Meta refused the code", domain.ReasonOAuthExchangeFailed, 0, time.Minute},
+		{"attempts used up", domain.ReasonInternalError, domain.MaxSessionRetries, time.Minute},
+		{"the link expired while the attempt ran", domain.ReasonInternalError, 0, 59 * time.Minute},
+	} {
+		s.Run(tc.name, func() {
+			s.SetupTest()
+			ended := s.recordEnd()
+			s.recordStarted()
+			s.env.OnActivity(a.MarkSessionProcessing, mock.Anything, mock.Anything).Return(nil)
+			s.env.OnActivity(a.ExchangeCode, mock.Anything, mock.Anything).After(2*time.Minute).Return(domain.ExchangeResult{},
+				temporal.NewNonRetryableApplicationError("refused", tc.reason, nil))
+			s.env.OnActivity(a.ReopenSession, mock.Anything, mock.Anything).Return(true, nil)
+			var outcomes []domain.Outcome
+			for i := 0; i <= tc.retries; i++ {
+				s.env.RegisterDelayedCallback(func() {
+					s.env.UpdateWorkflow(domain.UpdateCallback, fmt.Sprintf("cb-%d", i), &testsuite.TestUpdateCallback{
+						OnReject: func(error) {}, OnAccept: func() {},
+						OnComplete: func(v any, _ error) {
+							out, _ := v.(domain.Outcome)
+							outcomes = append(outcomes, out)
+						},
+					}, domain.CallbackInput{CodeSecretID: fmt.Sprintf("sec_code_%d", i)})
+				}, tc.at+time.Duration(i)*5*time.Minute)
+			}
+			s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+			s.NoError(s.env.GetWorkflowError())
+			s.Require().Len(outcomes, tc.retries+1)
+			last := outcomes[len(outcomes)-1]
+			s.Equal(domain.StatusFailed, last.Status)
+			s.False(last.Retry)
+			s.Equal(tc.reason, ended.Reason)
+			s.env.AssertNumberOfCalls(s.T(), "ReopenSession", tc.retries)
+		})
+	}
 }
 
 func TestErrorCategoriesFollowTheSpec(t *testing.T) {

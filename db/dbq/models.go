@@ -149,6 +149,9 @@ type OnboardingSession struct {
 	AccessTokenSecretID          *string
 	AccessTokenExpiresAt         *time.Time
 	RegistrationPinSecretID      *string
+	RetryReason                  *string
+	RetryMessage                 *string
+	RetryCount                   int32
 }
 
 type Partner struct {

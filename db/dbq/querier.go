@@ -134,6 +134,10 @@ type Querier interface {
 	ReleaseWaba(ctx context.Context, arg ReleaseWabaParams) error
 	// The same number onboarded again by the same tenant: same connection, new token (SPEC §6 step 3).
 	ReonboardConnection(ctx context.Context, arg ReonboardConnectionParams) (Connection, error)
+	// A failed attempt the user may repeat (docs/onboarding.md, "Try again"): processing → started,
+	// the attempt's code and token dropped (the caller erases their secrets), why it failed kept for
+	// the page. Returns no row when the session is not processing.
+	ReopenSession(ctx context.Context, arg ReopenSessionParams) (OnboardingSession, error)
 	// SPEC §6 step 5: only an unknown mode resolves, once; coexistence starts the heartbeat's clock.
 	ResolveConnectionMode(ctx context.Context, arg ResolveConnectionModeParams) (Connection, error)
 	// An expired record is as good as absent: the key starts over.

@@ -15,7 +15,7 @@ const completeSession = `-- name: CompleteSession :one
 UPDATE onboarding_sessions
 SET status = 'completed', completed_at = now(), connection_id = $2, result_redirect_url = $3
 WHERE id = $1 AND status = 'processing'
-RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id
+RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count
 `
 
 type CompleteSessionParams struct {
@@ -63,6 +63,9 @@ func (q *Queries) CompleteSession(ctx context.Context, arg CompleteSessionParams
 		&i.AccessTokenSecretID,
 		&i.AccessTokenExpiresAt,
 		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
 	)
 	return i, err
 }
@@ -73,7 +76,7 @@ INSERT INTO onboarding_sessions (id, partner_id, tenant_id, tenant_name, token_h
     coexistence, skip_webhook_preflight, expires_at, workflow_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (id) DO NOTHING
-RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id
+RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count
 `
 
 type CreateSessionParams struct {
@@ -150,6 +153,9 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (O
 		&i.AccessTokenSecretID,
 		&i.AccessTokenExpiresAt,
 		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
 	)
 	return i, err
 }
@@ -160,7 +166,7 @@ SET status = $1, completed_at = now(), failure_reason = $2,
     failure_error_category = $3, failure_message = $4,
     failure_details = $5, result_redirect_url = $6
 WHERE id = $7 AND status NOT IN ('completed', 'failed', 'cancelled', 'expired')
-RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id
+RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count
 `
 
 type EndSessionParams struct {
@@ -222,12 +228,15 @@ func (q *Queries) EndSession(ctx context.Context, arg EndSessionParams) (Onboard
 		&i.AccessTokenSecretID,
 		&i.AccessTokenExpiresAt,
 		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
 	)
 	return i, err
 }
 
 const getPartnerSession = `-- name: GetPartnerSession :one
-SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id FROM onboarding_sessions WHERE partner_id = $1 AND id = $2
+SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count FROM onboarding_sessions WHERE partner_id = $1 AND id = $2
 `
 
 type GetPartnerSessionParams struct {
@@ -274,12 +283,15 @@ func (q *Queries) GetPartnerSession(ctx context.Context, arg GetPartnerSessionPa
 		&i.AccessTokenSecretID,
 		&i.AccessTokenExpiresAt,
 		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
 	)
 	return i, err
 }
 
 const getSession = `-- name: GetSession :one
-SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id FROM onboarding_sessions WHERE id = $1
+SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count FROM onboarding_sessions WHERE id = $1
 `
 
 func (q *Queries) GetSession(ctx context.Context, id string) (OnboardingSession, error) {
@@ -321,12 +333,15 @@ func (q *Queries) GetSession(ctx context.Context, id string) (OnboardingSession,
 		&i.AccessTokenSecretID,
 		&i.AccessTokenExpiresAt,
 		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
 	)
 	return i, err
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT onboarding_sessions.id, onboarding_sessions.partner_id, onboarding_sessions.tenant_id, onboarding_sessions.tenant_name, onboarding_sessions.token_hash, onboarding_sessions.status, onboarding_sessions.success_redirect_url, onboarding_sessions.failure_redirect_url, onboarding_sessions.cancel_redirect_url, onboarding_sessions.webhook_override_url, onboarding_sessions.webhook_verify_token_ciphertext, onboarding_sessions.metadata, onboarding_sessions.coexistence, onboarding_sessions.skip_webhook_preflight, onboarding_sessions.expires_at, onboarding_sessions.created_at, onboarding_sessions.started_at, onboarding_sessions.processing_at, onboarding_sessions.completed_at, onboarding_sessions.connection_id, onboarding_sessions.failure_reason, onboarding_sessions.failure_error_category, onboarding_sessions.failure_message, onboarding_sessions.failure_details, onboarding_sessions.result_redirect_url, onboarding_sessions.workflow_id, onboarding_sessions.workflow_started_at, onboarding_sessions.callback_event, onboarding_sessions.callback_waba_id, onboarding_sessions.callback_phone_number_id, onboarding_sessions.callback_business_id, onboarding_sessions.oauth_code_secret_id, onboarding_sessions.access_token_secret_id, onboarding_sessions.access_token_expires_at, onboarding_sessions.registration_pin_secret_id, partners.id, partners.display_name, partners.logo_url, partners.brand_color, partners.allowed_redirect_urls, partners.event_webhook_url, partners.event_types, partners.signing_secret_ciphertext, partners.previous_signing_secret_ciphertext, partners.previous_signing_secret_expires_at, partners.signing_secret_rotated_at, partners.rate_limit_read_per_minute, partners.rate_limit_write_per_minute, partners.rate_limit_reveal_per_hour, partners.rate_limit_health_refresh_per_minute, partners.created_at, partners.updated_at
+SELECT onboarding_sessions.id, onboarding_sessions.partner_id, onboarding_sessions.tenant_id, onboarding_sessions.tenant_name, onboarding_sessions.token_hash, onboarding_sessions.status, onboarding_sessions.success_redirect_url, onboarding_sessions.failure_redirect_url, onboarding_sessions.cancel_redirect_url, onboarding_sessions.webhook_override_url, onboarding_sessions.webhook_verify_token_ciphertext, onboarding_sessions.metadata, onboarding_sessions.coexistence, onboarding_sessions.skip_webhook_preflight, onboarding_sessions.expires_at, onboarding_sessions.created_at, onboarding_sessions.started_at, onboarding_sessions.processing_at, onboarding_sessions.completed_at, onboarding_sessions.connection_id, onboarding_sessions.failure_reason, onboarding_sessions.failure_error_category, onboarding_sessions.failure_message, onboarding_sessions.failure_details, onboarding_sessions.result_redirect_url, onboarding_sessions.workflow_id, onboarding_sessions.workflow_started_at, onboarding_sessions.callback_event, onboarding_sessions.callback_waba_id, onboarding_sessions.callback_phone_number_id, onboarding_sessions.callback_business_id, onboarding_sessions.oauth_code_secret_id, onboarding_sessions.access_token_secret_id, onboarding_sessions.access_token_expires_at, onboarding_sessions.registration_pin_secret_id, onboarding_sessions.retry_reason, onboarding_sessions.retry_message, onboarding_sessions.retry_count, partners.id, partners.display_name, partners.logo_url, partners.brand_color, partners.allowed_redirect_urls, partners.event_webhook_url, partners.event_types, partners.signing_secret_ciphertext, partners.previous_signing_secret_ciphertext, partners.previous_signing_secret_expires_at, partners.signing_secret_rotated_at, partners.rate_limit_read_per_minute, partners.rate_limit_write_per_minute, partners.rate_limit_reveal_per_hour, partners.rate_limit_health_refresh_per_minute, partners.created_at, partners.updated_at
 FROM onboarding_sessions JOIN partners ON partners.id = onboarding_sessions.partner_id
 WHERE onboarding_sessions.token_hash = $1
 `
@@ -375,6 +390,9 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.OnboardingSession.AccessTokenSecretID,
 		&i.OnboardingSession.AccessTokenExpiresAt,
 		&i.OnboardingSession.RegistrationPinSecretID,
+		&i.OnboardingSession.RetryReason,
+		&i.OnboardingSession.RetryMessage,
+		&i.OnboardingSession.RetryCount,
 		&i.Partner.ID,
 		&i.Partner.DisplayName,
 		&i.Partner.LogoURL,
@@ -397,7 +415,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 }
 
 const listSessions = `-- name: ListSessions :many
-SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id FROM onboarding_sessions
+SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count FROM onboarding_sessions
 WHERE partner_id = $1
   AND ($2::text IS NULL OR tenant_id = $2::text)
   AND ($3::text IS NULL OR status = $3::text)
@@ -468,6 +486,9 @@ func (q *Queries) ListSessions(ctx context.Context, arg ListSessionsParams) ([]O
 			&i.AccessTokenSecretID,
 			&i.AccessTokenExpiresAt,
 			&i.RegistrationPinSecretID,
+			&i.RetryReason,
+			&i.RetryMessage,
+			&i.RetryCount,
 		); err != nil {
 			return nil, err
 		}
@@ -480,7 +501,7 @@ func (q *Queries) ListSessions(ctx context.Context, arg ListSessionsParams) ([]O
 }
 
 const listSessionsWithoutWorkflow = `-- name: ListSessionsWithoutWorkflow :many
-SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id FROM onboarding_sessions
+SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count FROM onboarding_sessions
 WHERE workflow_started_at IS NULL AND created_at < $1
 ORDER BY created_at
 LIMIT $2
@@ -538,6 +559,9 @@ func (q *Queries) ListSessionsWithoutWorkflow(ctx context.Context, arg ListSessi
 			&i.AccessTokenSecretID,
 			&i.AccessTokenExpiresAt,
 			&i.RegistrationPinSecretID,
+			&i.RetryReason,
+			&i.RetryMessage,
+			&i.RetryCount,
 		); err != nil {
 			return nil, err
 		}
@@ -550,7 +574,7 @@ func (q *Queries) ListSessionsWithoutWorkflow(ctx context.Context, arg ListSessi
 }
 
 const listTenantSessions = `-- name: ListTenantSessions :many
-SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id FROM onboarding_sessions WHERE partner_id = $1 AND tenant_id = $2
+SELECT id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count FROM onboarding_sessions WHERE partner_id = $1 AND tenant_id = $2
 ORDER BY created_at DESC, id DESC LIMIT 20
 `
 
@@ -604,6 +628,9 @@ func (q *Queries) ListTenantSessions(ctx context.Context, arg ListTenantSessions
 			&i.AccessTokenSecretID,
 			&i.AccessTokenExpiresAt,
 			&i.RegistrationPinSecretID,
+			&i.RetryReason,
+			&i.RetryMessage,
+			&i.RetryCount,
 		); err != nil {
 			return nil, err
 		}
@@ -618,9 +645,10 @@ func (q *Queries) ListTenantSessions(ctx context.Context, arg ListTenantSessions
 const markSessionProcessing = `-- name: MarkSessionProcessing :one
 UPDATE onboarding_sessions
 SET status = 'processing', processing_at = now(), oauth_code_secret_id = $2, callback_event = $3,
-    callback_waba_id = $4, callback_phone_number_id = $5, callback_business_id = $6
+    callback_waba_id = $4, callback_phone_number_id = $5, callback_business_id = $6,
+    retry_reason = NULL, retry_message = NULL
 WHERE id = $1 AND status IN ('pending', 'started', 'processing')
-RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id
+RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count
 `
 
 type MarkSessionProcessingParams struct {
@@ -678,6 +706,9 @@ func (q *Queries) MarkSessionProcessing(ctx context.Context, arg MarkSessionProc
 		&i.AccessTokenSecretID,
 		&i.AccessTokenExpiresAt,
 		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
 	)
 	return i, err
 }
@@ -685,7 +716,7 @@ func (q *Queries) MarkSessionProcessing(ctx context.Context, arg MarkSessionProc
 const markSessionStarted = `-- name: MarkSessionStarted :one
 UPDATE onboarding_sessions SET status = 'started', started_at = now()
 WHERE id = $1 AND status = 'pending'
-RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id
+RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count
 `
 
 // First page open: pending → started. Returns no row when the session was not pending.
@@ -728,6 +759,9 @@ func (q *Queries) MarkSessionStarted(ctx context.Context, id string) (Onboarding
 		&i.AccessTokenSecretID,
 		&i.AccessTokenExpiresAt,
 		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
 	)
 	return i, err
 }
@@ -739,6 +773,70 @@ UPDATE onboarding_sessions SET workflow_started_at = COALESCE(workflow_started_a
 func (q *Queries) MarkSessionWorkflowStarted(ctx context.Context, id string) error {
 	_, err := q.db.Exec(ctx, markSessionWorkflowStarted, id)
 	return err
+}
+
+const reopenSession = `-- name: ReopenSession :one
+UPDATE onboarding_sessions
+SET status = 'started', oauth_code_secret_id = NULL, access_token_secret_id = NULL, access_token_expires_at = NULL,
+    callback_event = NULL, callback_waba_id = NULL, callback_phone_number_id = NULL, callback_business_id = NULL,
+    retry_reason = $1, retry_message = $2, retry_count = retry_count + 1
+WHERE id = $3 AND status = 'processing'
+RETURNING id, partner_id, tenant_id, tenant_name, token_hash, status, success_redirect_url, failure_redirect_url, cancel_redirect_url, webhook_override_url, webhook_verify_token_ciphertext, metadata, coexistence, skip_webhook_preflight, expires_at, created_at, started_at, processing_at, completed_at, connection_id, failure_reason, failure_error_category, failure_message, failure_details, result_redirect_url, workflow_id, workflow_started_at, callback_event, callback_waba_id, callback_phone_number_id, callback_business_id, oauth_code_secret_id, access_token_secret_id, access_token_expires_at, registration_pin_secret_id, retry_reason, retry_message, retry_count
+`
+
+type ReopenSessionParams struct {
+	RetryReason  *string
+	RetryMessage *string
+	ID           string
+}
+
+// A failed attempt the user may repeat (docs/onboarding.md, "Try again"): processing → started,
+// the attempt's code and token dropped (the caller erases their secrets), why it failed kept for
+// the page. Returns no row when the session is not processing.
+func (q *Queries) ReopenSession(ctx context.Context, arg ReopenSessionParams) (OnboardingSession, error) {
+	row := q.db.QueryRow(ctx, reopenSession, arg.RetryReason, arg.RetryMessage, arg.ID)
+	var i OnboardingSession
+	err := row.Scan(
+		&i.ID,
+		&i.PartnerID,
+		&i.TenantID,
+		&i.TenantName,
+		&i.TokenHash,
+		&i.Status,
+		&i.SuccessRedirectURL,
+		&i.FailureRedirectURL,
+		&i.CancelRedirectURL,
+		&i.WebhookOverrideURL,
+		&i.WebhookVerifyTokenCiphertext,
+		&i.Metadata,
+		&i.Coexistence,
+		&i.SkipWebhookPreflight,
+		&i.ExpiresAt,
+		&i.CreatedAt,
+		&i.StartedAt,
+		&i.ProcessingAt,
+		&i.CompletedAt,
+		&i.ConnectionID,
+		&i.FailureReason,
+		&i.FailureErrorCategory,
+		&i.FailureMessage,
+		&i.FailureDetails,
+		&i.ResultRedirectURL,
+		&i.WorkflowID,
+		&i.WorkflowStartedAt,
+		&i.CallbackEvent,
+		&i.CallbackWabaID,
+		&i.CallbackPhoneNumberID,
+		&i.CallbackBusinessID,
+		&i.OauthCodeSecretID,
+		&i.AccessTokenSecretID,
+		&i.AccessTokenExpiresAt,
+		&i.RegistrationPinSecretID,
+		&i.RetryReason,
+		&i.RetryMessage,
+		&i.RetryCount,
+	)
+	return i, err
 }
 
 const setSessionAccessToken = `-- name: SetSessionAccessToken :exec

@@ -48,8 +48,20 @@ RETURNING *;
 -- name: MarkSessionProcessing :one
 UPDATE onboarding_sessions
 SET status = 'processing', processing_at = now(), oauth_code_secret_id = $2, callback_event = $3,
-    callback_waba_id = $4, callback_phone_number_id = $5, callback_business_id = $6
+    callback_waba_id = $4, callback_phone_number_id = $5, callback_business_id = $6,
+    retry_reason = NULL, retry_message = NULL
 WHERE id = $1 AND status IN ('pending', 'started', 'processing')
+RETURNING *;
+
+-- name: ReopenSession :one
+-- A failed attempt the user may repeat (docs/onboarding.md, "Try again"): processing → started,
+-- the attempt's code and token dropped (the caller erases their secrets), why it failed kept for
+-- the page. Returns no row when the session is not processing.
+UPDATE onboarding_sessions
+SET status = 'started', oauth_code_secret_id = NULL, access_token_secret_id = NULL, access_token_expires_at = NULL,
+    callback_event = NULL, callback_waba_id = NULL, callback_phone_number_id = NULL, callback_business_id = NULL,
+    retry_reason = sqlc.arg(retry_reason), retry_message = sqlc.arg(retry_message), retry_count = retry_count + 1
+WHERE id = sqlc.arg(id) AND status = 'processing'
 RETURNING *;
 
 -- name: SetSessionAccessToken :exec

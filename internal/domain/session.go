@@ -82,6 +82,11 @@ type Outcome struct {
 	Status      string
 	RedirectURL string `json:",omitempty"`
 	Reason      string `json:",omitempty"`
+	// Retry: this callback's attempt failed in a way the user may repeat (ours, or Meta's
+	// availability), and the session is open again (Status started) until it expires. Message
+	// says why, for the page.
+	Retry   bool   `json:",omitempty"`
+	Message string `json:",omitempty"`
 }
 
 // Discovery is what Meta says the token was granted (SPEC §6 step 2).
@@ -174,7 +179,23 @@ type (
 		// FromCallback: the page's callback decided, so the page gets a redirect URL.
 		FromCallback bool
 	}
+	// ReopenInput opens a session again after a failed attempt the user may repeat.
+	ReopenInput struct {
+		SessionID string
+		Reason    string
+		Message   string
+	}
 )
+
+// MaxSessionRetries bounds the attempts after the first that one session allows.
+const MaxSessionRetries = 3
+
+// UserMayRetry reports whether a failure with this reason lets the user try again within the
+// same session: the failure was ours or Meta's availability, not the user's choice, a conflict
+// or Meta's refusal (those would fail the same way again).
+func UserMayRetry(reason string) bool {
+	return reason == ReasonInternalError || reason == ReasonMetaUnavailable
+}
 
 // WabaClaimLease bounds how long a claim survives a crashed holder; the steps from the sibling
 // check to the commit take seconds.

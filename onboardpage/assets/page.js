@@ -48,6 +48,7 @@
   var connectButton = byId('dh-connect');
   var connectLabel = byId('dh-connect-label');
   var retryNote = byId('dh-retry-note');
+  var failedNote = byId('dh-failed-note');
   var live = byId('dh-live');
   var redirectNote = byId('dh-redirect');
   var redirectLink = byId('dh-redirect-link');
@@ -119,6 +120,9 @@
       if (!retryNote.hidden) {
         parts.push(retryNote.textContent);
       }
+      if (!failedNote.hidden) {
+        parts.push(failedNote.textContent);
+      }
     } else {
       var p = panel.querySelector('p');
       if (p) {
@@ -128,9 +132,13 @@
     live.textContent = parts.join('. ').replace(/\s+/g, ' ');
   }
 
-  function showReady(retry) {
-    retryNote.hidden = !retry;
-    connectLabel.textContent = retry ? 'Try again' : 'Connect WhatsApp';
+  // showReady offers Embedded Signup (again). retry: the Meta window closed without an outcome;
+  // failed: the last attempt failed on our side or Meta's, and the server opened the session
+  // for a fresh attempt.
+  function showReady(retry, failed) {
+    retryNote.hidden = !retry || !!failed;
+    failedNote.hidden = !failed;
+    connectLabel.textContent = retry || failed ? 'Try again' : 'Connect WhatsApp';
     if (sdkReady) {
       setState('ready');
     } else {
@@ -201,6 +209,7 @@
     };
     attempt = a;
     retryNote.hidden = true;
+    failedNote.hidden = true;
     setState('launching');
     var extras = { setup: {}, sessionInfoVersion: '3' };
     if (cfg.coexistence) {
@@ -409,10 +418,11 @@
       return false;
     }
     if (res.status === 200 && (status === 'pending' || status === 'started')) {
-      // The server has no code for this session: let the user launch again.
+      // The server has no code for this session: let the user launch again — after a failed
+      // attempt (b.retry), saying that it failed and that it was not their doing.
       stopPolling();
       attempt = null;
-      showReady(false);
+      showReady(false, !!(b.retry && typeof b.retry === 'object'));
       return true;
     }
     if (res.status === 410 || res.status === 404) {
