@@ -3,9 +3,16 @@
 package e2e
 
 import (
+	"os"
 	"testing"
 
 	"github.com/dualhook/dualhook/testkit/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if queue := os.Getenv(childWorkerEnv); queue != "" {
+		runChildWorker(queue) // this process is a worker a test will kill (worker_kill_test.go)
+		return
+	}
+	testenv.Main(m)
+}

@@ -48,6 +48,7 @@ var (
 
 	ringOnce sync.Once
 	ring     *keyring.Ring
+	ringSpec string
 )
 
 // Main runs the package's tests and then drops what they created.
@@ -169,12 +170,19 @@ func Keyring(t testing.TB) *keyring.Ring {
 		if err != nil {
 			panic(err)
 		}
+		ringSpec = spec
 		ring, err = keyring.Parse(spec, "")
 		if err != nil {
 			panic(err)
 		}
 	})
 	return ring
+}
+
+// KeyringSpec is Keyring's DUALHOOK_ENCRYPTION_KEYS form, for a worker process a test starts.
+func KeyringSpec(t testing.TB) string {
+	Keyring(t)
+	return ringSpec
 }
 
 // TemporalAddress returns a running dev server: DUALHOOK_TEST_TEMPORAL_ADDRESS when `make test`
