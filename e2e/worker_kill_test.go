@@ -167,7 +167,6 @@ func retriedAfter(t *testing.T, st *stacktest.Stack, sessionID, activityType str
 	return enumspb.TIMEOUT_TYPE_UNSPECIFIED
 }
 
-
 // A worker killed while a Meta call is in flight is noticed by the step's heartbeat timeout
 // (seconds), not its start-to-close timeout (15–30 s): the step is retried on the new worker and
 // the onboarding completes. Without heartbeats the retry waited out the 30 s start-to-close.
