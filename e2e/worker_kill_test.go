@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -17,9 +14,6 @@ import (
 	"github.com/dualhook/dualhook/egress"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/domain"
-	"github.com/dualhook/dualhook/internal/keyring"
-	"github.com/dualhook/dualhook/internal/store"
-	"github.com/dualhook/dualhook/internal/temporalclient"
 	"github.com/dualhook/dualhook/metagraph"
 	"github.com/dualhook/dualhook/sandbox"
 	"github.com/dualhook/dualhook/testkit/apitest"
@@ -33,31 +27,7 @@ import (
 const childWorkerEnv = "DUALHOOK_E2E_CHILD_WORKER"
 
 func runChildWorker(queue string) {
-	// Never outlive the test: exit when the parent closes our stdin (or dies), or after 3 min.
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
-	time.AfterFunc(3*time.Minute, func() { os.Exit(0) })
-	fail := func(err error) {
-		slog.Error("child worker", "error", err)
-		os.Exit(2)
-	}
-	ctx := context.Background()
-	ring, err := keyring.Parse(os.Getenv("DUALHOOK_ENCRYPTION_KEYS"), "")
-	if err != nil {
-		fail(err)
-	}
-	st, err := store.Open(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		fail(err)
-	}
-	c, err := temporalclient.Dial(ctx, temporalclient.Options{
-		Address: os.Getenv("DUALHOOK_TEST_TEMPORAL_ADDRESS"), Namespace: "default", Ring: ring, Logger: testenv.Logger(),
-	})
-	if err != nil {
-		fail(err)
-	}
+	ring, st, c := testenv.ChildParts(context.Background())
 	cfg := config.Config{
 		DevMode: true, MetaSandboxURL: os.Getenv("DUALHOOK_META_SANDBOX_URL"), MetaGraphVersion: "v23.0",
 		MetaAppID: os.Getenv("DUALHOOK_META_APP_ID"), MetaAppSecret: os.Getenv("DUALHOOK_META_APP_SECRET"),
@@ -65,11 +35,11 @@ func runChildWorker(queue string) {
 	}
 	graph, err := metagraph.New(metagraph.Config{BaseURL: cfg.GraphBaseURL(), Version: cfg.MetaGraphVersion, AppID: cfg.MetaAppID, AppSecret: cfg.MetaAppSecret})
 	if err != nil {
-		fail(err)
+		testenv.ChildFail(err)
 	}
 	acts := &activities.Activities{Store: st, Ring: ring, Config: cfg, Logger: testenv.Logger(), Graph: graph, Egress: egress.Policy{DevMode: true}}
 	if err := worker.New(c, queue, acts).Start(); err != nil {
-		fail(err)
+		testenv.ChildFail(err)
 	}
 	select {}
 }
@@ -79,33 +49,12 @@ func runChildWorker(queue string) {
 func startChildWorker(t *testing.T, st *stacktest.Stack) (kill func()) {
 	t.Helper()
 	cfg := st.API.Config
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
+	return testenv.StartChild(t,
 		childWorkerEnv+"="+cfg.TemporalTaskQueue,
-		"DATABASE_URL="+testenv.DatabaseURL(t),
-		"DUALHOOK_TEST_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
-		"DUALHOOK_ENCRYPTION_KEYS="+testenv.KeyringSpec(t),
 		"DUALHOOK_META_SANDBOX_URL="+cfg.MetaSandboxURL,
 		"DUALHOOK_META_APP_ID="+cfg.MetaAppID,
 		"DUALHOOK_META_APP_SECRET="+cfg.MetaAppSecret,
 	)
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	require.NoError(t, cmd.Start())
-	killed := false
-	kill = func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		kill()
-	})
-	return kill
 }
 
 // killWorkerAtMeta onboards with a worker process that is SIGKILLed while its call to the Graph

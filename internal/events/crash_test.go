@@ -2,11 +2,8 @@ package events_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -18,9 +15,6 @@ import (
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/domain"
 	"github.com/dualhook/dualhook/internal/events"
-	"github.com/dualhook/dualhook/internal/keyring"
-	"github.com/dualhook/dualhook/internal/store"
-	"github.com/dualhook/dualhook/internal/temporalclient"
 	"github.com/dualhook/dualhook/testkit/eventstest"
 	"github.com/dualhook/dualhook/testkit/testenv"
 )
@@ -30,36 +24,12 @@ import (
 const childWorkerEnv = "DUALHOOK_EVENTS_TEST_CHILD_WORKER"
 
 func runChildWorker() {
-	// Never outlive the test: exit when the parent closes our stdin (or dies), or after 3 min.
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
-	time.AfterFunc(3*time.Minute, func() { os.Exit(0) })
-	fail := func(err error) {
-		slog.Error("child worker", "error", err)
-		os.Exit(2)
-	}
-	ctx := context.Background()
-	ring, err := keyring.Parse(os.Getenv("DUALHOOK_ENCRYPTION_KEYS"), "")
-	if err != nil {
-		fail(err)
-	}
-	st, err := store.Open(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		fail(err)
-	}
-	c, err := temporalclient.Dial(ctx, temporalclient.Options{
-		Address: os.Getenv("DUALHOOK_TEST_TEMPORAL_ADDRESS"), Namespace: "default", Ring: ring, Logger: testenv.Logger(),
-	})
-	if err != nil {
-		fail(err)
-	}
+	ring, st, c := testenv.ChildParts(context.Background())
 	acts := &activities.Activities{Store: st, Ring: ring, Logger: testenv.Logger(), Egress: egress.Policy{DevMode: true},
 		Config: config.Config{DeliverySchedule: eventstest.CompressedSchedule, DeliveryTimeout: 30 * time.Second}}
 	w := eventstest.NewWorker(c, os.Getenv(childWorkerEnv), acts, nil)
 	if err := w.Start(); err != nil {
-		fail(err)
+		testenv.ChildFail(err)
 	}
 	select {}
 }
@@ -76,11 +46,7 @@ func TestWorkerKilledDuringDelivery(t *testing.T) {
 }
 
 func testWorkerKilledDuringDelivery(t *testing.T, localEmit bool) {
-	spec, err := keyring.NewKeySpec("crash")
-	require.NoError(t, err)
-	ring, err := keyring.Parse(spec, "")
-	require.NoError(t, err)
-	s := eventstest.New(t, eventstest.Options{Ring: ring})
+	s := eventstest.New(t, eventstest.Options{Ring: testenv.Keyring(t)})
 
 	inFlight := make(chan struct{})
 	release := make(chan struct{})
@@ -96,22 +62,7 @@ func testWorkerKilledDuringDelivery(t *testing.T, localEmit bool) {
 	})
 	partner, _ := s.NewPartner(&rcv.URL, nil)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		childWorkerEnv+"="+s.TaskQueue,
-		"DATABASE_URL="+testenv.DatabaseURL(t),
-		"DUALHOOK_TEST_TEMPORAL_ADDRESS="+testenv.TemporalAddress(t),
-		"DUALHOOK_ENCRYPTION_KEYS="+spec,
-	)
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	kill := testenv.StartChild(t, childWorkerEnv+"="+s.TaskQueue)
 
 	run := s.Start(eventstest.EmitInput{PartnerID: partner.ID, LocalEmit: localEmit, Events: []eventstest.EventSpec{completed("t-crash")}})
 	select {
@@ -119,8 +70,7 @@ func testWorkerKilledDuringDelivery(t *testing.T, localEmit bool) {
 	case <-time.After(time.Minute):
 		t.Fatal("the child worker never sent the delivery")
 	}
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
+	kill()
 	close(release)
 
 	// A new worker takes over once Temporal notices the lost attempt (heartbeat timeout).
