@@ -636,13 +636,18 @@ func TestBrowserScreenshots(t *testing.T) {
 		name          string
 		width, height int64
 		mobile        bool
+		retry         bool // after a failed attempt that was not the user's
 	}{
-		{"onboarding-page.png", 1280, 800, false},
-		{"onboarding-page-mobile.png", 390, 844, true},
-		{"onboarding-page-320.png", 320, 640, true}, // the narrowest layout; checked, not kept
+		{"onboarding-page.png", 1280, 800, false, false},
+		{"onboarding-page-mobile.png", 390, 844, true, false},
+		{"onboarding-page-try-again.png", 390, 844, true, true},
+		{"onboarding-page-320.png", 320, 640, true, false}, // the narrowest layout; checked, not kept
 	}
 	for _, s := range shots {
 		t.Run(s.name, func(t *testing.T) {
+			pg := e.page()
+			pg.Retry = s.retry
+			e.be.reset(pg, "decide", 0)
 			tab, cancel := chromedp.NewContext(bctx)
 			t.Cleanup(cancel)
 			step := browser.WithTimeout(t, tab, 60*time.Second)
