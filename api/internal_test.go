@@ -82,3 +82,23 @@ func TestWaitRanOut(t *testing.T) {
 	assert.False(t, waitRanOut(gone, live, gaveUp), "the caller went away")
 	assert.False(t, waitRanOut(live, live, errors.New("connection refused")), "Temporal unreachable")
 }
+
+func TestUnstorableStringNamesThePath(t *testing.T) {
+	for raw, want := range map[string][2]string{
+		`{"a":"x"}`:                              {"", ""},
+		`{"a":"\\u0000"}`:                        {"", ""}, // an escaped backslash, then "u0000"
+		`{"a":"\ud83d\ude00","b":"\u00e9"}`:      {"", ""},
+		`{"a":"x\u0000"}`:                        {"a", "must not contain the NUL character (\\u0000)"},
+		`{"a":1,"b":[true,null,{"c":"\u0000"}]}`: {"b[2].c", "must not contain the NUL character (\\u0000)"},
+		`{"a":{"b":[]},"c":{"d":["\ud800x"]}}`:   {"c.d[0]", "must not contain an unpaired UTF-16 surrogate"},
+		`{"a":"\udc00"}`:                         {"a", "must not contain an unpaired UTF-16 surrogate"},
+		`{"a":"\ud800"}`:                         {"a", "must not contain an unpaired UTF-16 surrogate"},
+		`{"m":{"k\u0000":1}}`:                    {"m", "must not contain the NUL character (\\u0000) in a key"},
+		`{"k\u0000":1}`:                          {"body", "must not contain the NUL character (\\u0000) in a key"},
+		`["\u0000"]`:                             {"[0]", "must not contain the NUL character (\\u0000)"},
+		`{"a":[[1],[2,"\u0000"]]}`:               {"a[1][1]", "must not contain the NUL character (\\u0000)"},
+	} {
+		path, problem := unstorableString([]byte(raw))
+		assert.Equal(t, want, [2]string{path, problem}, raw)
+	}
+}
