@@ -102,3 +102,12 @@ func TestUnstorableStringNamesThePath(t *testing.T) {
 		assert.Equal(t, want, [2]string{path, problem}, raw)
 	}
 }
+
+func TestCallbackValidation(t *testing.T) {
+	r := callbackRequest{Event: "ERROR", ErrorMessage: "Tab\tand\nnewline are fine."}
+	require.NoError(t, r.validate())
+	for _, msg := range []string{"\x00", "a\x01", "\r", "\x1b[0m", "\x7f"} {
+		r = callbackRequest{Event: "ERROR", ErrorMessage: msg}
+		assert.ErrorContains(t, r.validate(), "errorMessage", "%q", msg)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -117,6 +118,10 @@ var (
 	codeShape  = regexp.MustCompile(`^[A-Za-z0-9_\-.#=/+]+$`)
 )
 
+// messageControl is a control character an error message must not hold: any C0 but tab and
+// newline, and DEL. (NUL never gets here: decodeJSON refuses it in any body.)
+func messageControl(r rune) bool { return (r < 0x20 && r != '\t' && r != '\n') || r == 0x7f }
+
 func (r *callbackRequest) validate() error {
 	bad := problems{}
 	if r.Event == "" && r.Code != "" {
@@ -147,6 +152,8 @@ func (r *callbackRequest) validate() error {
 	}
 	if utf8.RuneCountInString(r.ErrorMessage) > 1000 {
 		bad.add("errorMessage", "must be at most 1000 characters")
+	} else if strings.ContainsFunc(r.ErrorMessage, messageControl) {
+		bad.add("errorMessage", "must not contain control characters other than tab and newline")
 	}
 	return bad.err()
 }

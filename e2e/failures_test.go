@@ -82,6 +82,25 @@ func TestPopupCancelAndErrorDecideAtOnce(t *testing.T) {
 	assert.Empty(t, st.GraphCalls(), "nothing reached Meta's Graph API")
 }
 
+// A callback PostgreSQL could not store (NUL or another control character in errorMessage) is
+// refused at the edge with 400: it never reaches the workflow, whose end would otherwise be
+// retried against the database forever, and the link stays usable.
+func TestUnstorableCallbackIsRefusedAndTheLinkStaysUsable(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	sessionID, token := st.CreateSession(st.Partner, "poison-1", nil)
+	for _, msg := range []string{"x\x00", "bell\x07", "esc\x1b[31m", "del\x7f"} {
+		res := st.Callback(token, map[string]any{"event": "ERROR", "errorMessage": msg})
+		require.Equal(t, 400, res.Status, "%q: %s", msg, res.Body)
+		assert.Equal(t, "invalid_request", res.ErrorCode())
+		assert.Contains(t, string(res.Body), `"errorMessage"`)
+	}
+	assert.NotEqual(t, "failed", st.Session(sessionID).Status)
+	// Tab and newline are fine, and the session is decided as usual.
+	d := decide(t, st.Callback(token, map[string]any{"event": "ERROR", "errorMessage": "line one\n\tline two"}))
+	assert.Equal(t, "failed", d.Status)
+	assert.Equal(t, "line one\n\tline two", *st.Session(sessionID).FailureMessage)
+}
+
 func TestRepeatedCallbackAnswersTheSameAndConnectsOnce(t *testing.T) {
 	st := stacktest.New(t, stacktest.Options{})
 	sessionID, token := st.CreateSession(st.Partner, "repeat-1", nil)
