@@ -104,10 +104,18 @@ func TestUnstorableStringNamesThePath(t *testing.T) {
 }
 
 func TestCallbackValidation(t *testing.T) {
-	r := callbackRequest{Event: "ERROR", ErrorMessage: "Tab\tand\nnewline are fine."}
-	require.NoError(t, r.validate())
+	for event, want := range map[string]string{
+		"CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING": "CANCEL", "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING": "ERROR",
+		"CANCEL": "CANCEL", "ERROR": "ERROR",
+	} {
+		r := callbackRequest{Event: event, ErrorMessage: "Tab\tand\nnewline are fine."}
+		require.NoError(t, r.validate(), event)
+		assert.Equal(t, want, r.Event, "the workflow sees the plain event")
+	}
 	for _, msg := range []string{"\x00", "a\x01", "\r", "\x1b[0m", "\x7f"} {
-		r = callbackRequest{Event: "ERROR", ErrorMessage: msg}
+		r := callbackRequest{Event: "ERROR", ErrorMessage: msg}
 		assert.ErrorContains(t, r.validate(), "errorMessage", "%q", msg)
 	}
+	r := callbackRequest{Event: "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING", Code: "abc"}
+	assert.ErrorContains(t, r.validate(), "code", "a cancel carries no code, whatever its flow")
 }

@@ -82,6 +82,38 @@ func TestPopupCancelAndErrorDecideAtOnce(t *testing.T) {
 	assert.Empty(t, st.GraphCalls(), "nothing reached Meta's Graph API")
 }
 
+// The Coexistence flow's CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING and
+// ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING mean CANCEL and ERROR: they decide at once, as the plain
+// events do, instead of a 202 "processing" for a callback the workflow refused.
+func TestCoexistencePopupCancelAndErrorDecideAtOnce(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+
+	sessionID, token := st.CreateSession(st.Partner, "coex-cancel-1", stacktest.SessionRequest{"coexistence": true})
+	body, _ := st.Signup(sandbox.ESSessionRequest{Scenario: "cancel", CancelStep: "PHONE_NUMBER_VERIFICATION"})
+	body["event"] = "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING"
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "cancelled", d.Status)
+	assert.Equal(t, "cancelled", query(t, d.RedirectURL).Get("status"))
+	s := st.Session(sessionID)
+	assert.Equal(t, "cancelled", *s.FailureReason)
+	assert.Contains(t, *s.FailureMessage, "PHONE_NUMBER_VERIFICATION")
+
+	sessionID, token = st.CreateSession(st.Partner, "coex-error-1", stacktest.SessionRequest{"coexistence": true})
+	body, _ = st.Signup(sandbox.ESSessionRequest{Scenario: "error", ErrorMessage: "This number is already in use."})
+	body["event"] = "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING"
+	d = decide(t, st.Callback(token, body))
+	assert.Equal(t, "failed", d.Status)
+	assert.Equal(t, "user_error", query(t, d.RedirectURL).Get("reason"))
+	s = st.Session(sessionID)
+	assert.Equal(t, "This number is already in use.", *s.FailureMessage)
+	var types []string
+	for _, ev := range st.WaitEvents(sessionID, 2) {
+		types = append(types, ev.Type)
+	}
+	assert.ElementsMatch(t, []string{"onboarding.started", "onboarding.failed"}, types)
+	assert.Empty(t, st.GraphCalls(), "nothing reached Meta's Graph API")
+}
+
 // A callback PostgreSQL could not store (NUL or another control character in errorMessage) is
 // refused at the edge with 400: it never reaches the workflow, whose end would otherwise be
 // retried against the database forever, and the link stays usable.
