@@ -105,11 +105,12 @@ func (s *Server) rotateAPIKey(c echo.Context) error {
 	}
 	grace := partners.DefaultKeyGrace
 	if req.GracePeriodSeconds != nil {
-		g := time.Duration(*req.GracePeriodSeconds) * time.Second
-		if *req.GracePeriodSeconds < 0 || g > partners.MaxKeyGrace {
+		// Bounded before it is multiplied: 9223372037 s would overflow to a negative duration.
+		secs := *req.GracePeriodSeconds
+		if secs < 0 || secs > int64(partners.MaxKeyGrace/time.Second) {
 			return apierr.InvalidFields(map[string]string{"gracePeriodSeconds": "must be an integer from 0 to 604800"})
 		}
-		grace = g
+		grace = time.Duration(secs) * time.Second
 	}
 	key, fresh, old, err := s.partnerService().RotateKey(c.Request().Context(), partnerOf(c).ID, id, grace)
 	if err != nil {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -134,4 +135,22 @@ func TestKeyListPaginatesNewestFirstWithoutGapsOrRepeats(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want, got)
+}
+
+// gracePeriodSeconds is bounded before it becomes a duration: a value whose nanoseconds overflow
+// int64 must not wrap to a negative (accepted) grace.
+func TestRotateGracePeriodOutOfRangeIsRefused(t *testing.T) {
+	env := apitest.New(t, false)
+	p := env.NewPartner()
+	for _, g := range []string{"9223372037", "604801", "-1", "9223372036854775807", "18446744073709551615"} {
+		res := env.Do(apitest.Request{Method: "POST", Path: "/api/v1/api-keys/" + p.KeyID + "/rotate", Key: p.Key,
+			Body: `{"gracePeriodSeconds":` + g + `}`})
+		assert.Contains(t, fieldsOf(t, res), "gracePeriodSeconds", g)
+	}
+	// The key was never rotated: it has no expiry.
+	res := env.Do(apitest.Request{Method: "GET", Path: "/api/v1/api-keys", Key: p.Key})
+	require.Equal(t, http.StatusOK, res.Status)
+	for _, k := range res.Map(t)["data"].([]any) {
+		assert.Nil(t, k.(map[string]any)["expiresAt"], "%v", k)
+	}
 }

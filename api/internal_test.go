@@ -82,3 +82,40 @@ func TestWaitRanOut(t *testing.T) {
 	assert.False(t, waitRanOut(gone, live, gaveUp), "the caller went away")
 	assert.False(t, waitRanOut(live, live, errors.New("connection refused")), "Temporal unreachable")
 }
+
+func TestUnstorableStringNamesThePath(t *testing.T) {
+	for raw, want := range map[string][2]string{
+		`{"a":"x"}`:                              {"", ""},
+		`{"a":"\\u0000"}`:                        {"", ""}, // an escaped backslash, then "u0000"
+		`{"a":"\ud83d\ude00","b":"\u00e9"}`:      {"", ""},
+		`{"a":"x\u0000"}`:                        {"a", "must not contain the NUL character (\\u0000)"},
+		`{"a":1,"b":[true,null,{"c":"\u0000"}]}`: {"b[2].c", "must not contain the NUL character (\\u0000)"},
+		`{"a":{"b":[]},"c":{"d":["\ud800x"]}}`:   {"c.d[0]", "must not contain an unpaired UTF-16 surrogate"},
+		`{"a":"\udc00"}`:                         {"a", "must not contain an unpaired UTF-16 surrogate"},
+		`{"a":"\ud800"}`:                         {"a", "must not contain an unpaired UTF-16 surrogate"},
+		`{"m":{"k\u0000":1}}`:                    {"m", "must not contain the NUL character (\\u0000) in a key"},
+		`{"k\u0000":1}`:                          {"body", "must not contain the NUL character (\\u0000) in a key"},
+		`["\u0000"]`:                             {"[0]", "must not contain the NUL character (\\u0000)"},
+		`{"a":[[1],[2,"\u0000"]]}`:               {"a[1][1]", "must not contain the NUL character (\\u0000)"},
+	} {
+		path, problem := unstorableString([]byte(raw))
+		assert.Equal(t, want, [2]string{path, problem}, raw)
+	}
+}
+
+func TestCallbackValidation(t *testing.T) {
+	for event, want := range map[string]string{
+		"CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING": "CANCEL", "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING": "ERROR",
+		"CANCEL": "CANCEL", "ERROR": "ERROR",
+	} {
+		r := callbackRequest{Event: event, ErrorMessage: "Tab\tand\nnewline are fine."}
+		require.NoError(t, r.validate(), event)
+		assert.Equal(t, want, r.Event, "the workflow sees the plain event")
+	}
+	for _, msg := range []string{"\x00", "a\x01", "\r", "\x1b[0m", "\x7f"} {
+		r := callbackRequest{Event: "ERROR", ErrorMessage: msg}
+		assert.ErrorContains(t, r.validate(), "errorMessage", "%q", msg)
+	}
+	r := callbackRequest{Event: "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING", Code: "abc"}
+	assert.ErrorContains(t, r.validate(), "code", "a cancel carries no code, whatever its flow")
+}

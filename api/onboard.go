@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -113,14 +114,28 @@ var (
 	metaID     = regexp.MustCompile(`^[0-9]{1,32}$`)
 	stepName   = regexp.MustCompile(`^[A-Z_]{1,64}$`)
 	finishLike = map[string]bool{domain.EventFinish: true, domain.EventFinishOnlyWaba: true, domain.EventFinishCoexistence: true, "FINISH_GRANT_ONLY_API_ACCESS": true}
-	cancelLike = map[string]bool{domain.EventCancel: true, domain.EventError: true, "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING": true, "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING": true}
-	codeShape  = regexp.MustCompile(`^[A-Za-z0-9_\-.#=/+]+$`)
+	cancelLike = map[string]bool{domain.EventCancel: true, domain.EventError: true}
+	// coexistenceVariants are the Coexistence flow's names for CANCEL and ERROR (the reference's
+	// legacy variants): the workflow knows only the plain events, so the edge maps them, and the
+	// session ends as for the plain ones.
+	coexistenceVariants = map[string]string{
+		"CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING": domain.EventCancel,
+		"ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING":  domain.EventError,
+	}
+	codeShape = regexp.MustCompile(`^[A-Za-z0-9_\-.#=/+]+$`)
 )
+
+// messageControl is a control character an error message must not hold: any C0 but tab and
+// newline, and DEL. (NUL never gets here: decodeJSON refuses it in any body.)
+func messageControl(r rune) bool { return (r < 0x20 && r != '\t' && r != '\n') || r == 0x7f }
 
 func (r *callbackRequest) validate() error {
 	bad := problems{}
 	if r.Event == "" && r.Code != "" {
 		r.Event = domain.EventFinish // a missing event means FINISH (SPEC §5)
+	}
+	if plain, ok := coexistenceVariants[r.Event]; ok {
+		r.Event = plain
 	}
 	switch {
 	case finishLike[r.Event]:
@@ -147,6 +162,8 @@ func (r *callbackRequest) validate() error {
 	}
 	if utf8.RuneCountInString(r.ErrorMessage) > 1000 {
 		bad.add("errorMessage", "must be at most 1000 characters")
+	} else if strings.ContainsFunc(r.ErrorMessage, messageControl) {
+		bad.add("errorMessage", "must not contain control characters other than tab and newline")
 	}
 	return bad.err()
 }

@@ -57,11 +57,19 @@ func decodeCursor(s string) (time.Time, string, bool) {
 		return time.Time{}, "", false
 	}
 	n, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
+	if err != nil || n < minCursorMicros || n > maxCursorMicros {
 		return time.Time{}, "", false
 	}
 	return time.UnixMicro(n).UTC(), id, true
 }
+
+// A cursor holds a row's creation time, so years 1 to 9999 (RFC 3339's range) cover every cursor
+// this API issues; anything outside is a forgery, and PostgreSQL refuses part of it (timestamptz
+// starts in 4713 BC), which answered 500.
+var (
+	minCursorMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxCursorMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
 
 // respondPage renders rows fetched with limit+1: the extra row only says a next page exists.
 func respondPage[R any, T any](c echo.Context, p page, rows []R, key func(R) (time.Time, string), render func(R) T) error {

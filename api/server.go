@@ -96,7 +96,7 @@ func New(d Deps) (*Server, error) {
 	// Authenticated routes carry their middleware themselves: a group with middleware would add
 	// catch-all routes that turn 405 into 404.
 	authed := func(method, path string, h echo.HandlerFunc) {
-		e.Add(method, "/api/v1"+path, h, s.authenticate, s.rateLimit, s.requireJSON, s.idempotency)
+		e.Add(method, "/api/v1"+path, h, s.authenticate, s.rateLimit, s.checkQuery, s.requireJSON, s.idempotency)
 	}
 	authed(http.MethodGet, "/partner", s.getPartner)
 	authed(http.MethodPatch, "/partner", s.patchPartner)

@@ -239,6 +239,9 @@ func (s *Server) validateSession(ctx context.Context, p *dbq.Partner, req create
 }
 
 func printable(s string) bool {
+	if !utf8.ValidString(s) { // a percent-decoded path parameter may be anything
+		return false
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return false

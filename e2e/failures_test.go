@@ -82,6 +82,57 @@ func TestPopupCancelAndErrorDecideAtOnce(t *testing.T) {
 	assert.Empty(t, st.GraphCalls(), "nothing reached Meta's Graph API")
 }
 
+// The Coexistence flow's CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING and
+// ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING mean CANCEL and ERROR: they decide at once, as the plain
+// events do, instead of a 202 "processing" for a callback the workflow refused.
+func TestCoexistencePopupCancelAndErrorDecideAtOnce(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+
+	sessionID, token := st.CreateSession(st.Partner, "coex-cancel-1", stacktest.SessionRequest{"coexistence": true})
+	body, _ := st.Signup(sandbox.ESSessionRequest{Scenario: "cancel", CancelStep: "PHONE_NUMBER_VERIFICATION"})
+	body["event"] = "CANCEL_WHATSAPP_BUSINESS_APP_ONBOARDING"
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "cancelled", d.Status)
+	assert.Equal(t, "cancelled", query(t, d.RedirectURL).Get("status"))
+	s := st.Session(sessionID)
+	assert.Equal(t, "cancelled", *s.FailureReason)
+	assert.Contains(t, *s.FailureMessage, "PHONE_NUMBER_VERIFICATION")
+
+	sessionID, token = st.CreateSession(st.Partner, "coex-error-1", stacktest.SessionRequest{"coexistence": true})
+	body, _ = st.Signup(sandbox.ESSessionRequest{Scenario: "error", ErrorMessage: "This number is already in use."})
+	body["event"] = "ERROR_WHATSAPP_BUSINESS_APP_ONBOARDING"
+	d = decide(t, st.Callback(token, body))
+	assert.Equal(t, "failed", d.Status)
+	assert.Equal(t, "user_error", query(t, d.RedirectURL).Get("reason"))
+	s = st.Session(sessionID)
+	assert.Equal(t, "This number is already in use.", *s.FailureMessage)
+	var types []string
+	for _, ev := range st.WaitEvents(sessionID, 2) {
+		types = append(types, ev.Type)
+	}
+	assert.ElementsMatch(t, []string{"onboarding.started", "onboarding.failed"}, types)
+	assert.Empty(t, st.GraphCalls(), "nothing reached Meta's Graph API")
+}
+
+// A callback PostgreSQL could not store (NUL or another control character in errorMessage) is
+// refused at the edge with 400: it never reaches the workflow, whose end would otherwise be
+// retried against the database forever, and the link stays usable.
+func TestUnstorableCallbackIsRefusedAndTheLinkStaysUsable(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	sessionID, token := st.CreateSession(st.Partner, "poison-1", nil)
+	for _, msg := range []string{"x\x00", "bell\x07", "esc\x1b[31m", "del\x7f"} {
+		res := st.Callback(token, map[string]any{"event": "ERROR", "errorMessage": msg})
+		require.Equal(t, 400, res.Status, "%q: %s", msg, res.Body)
+		assert.Equal(t, "invalid_request", res.ErrorCode())
+		assert.Contains(t, string(res.Body), `"errorMessage"`)
+	}
+	assert.NotEqual(t, "failed", st.Session(sessionID).Status)
+	// Tab and newline are fine, and the session is decided as usual.
+	d := decide(t, st.Callback(token, map[string]any{"event": "ERROR", "errorMessage": "line one\n\tline two"}))
+	assert.Equal(t, "failed", d.Status)
+	assert.Equal(t, "line one\n\tline two", *st.Session(sessionID).FailureMessage)
+}
+
 func TestRepeatedCallbackAnswersTheSameAndConnectsOnce(t *testing.T) {
 	st := stacktest.New(t, stacktest.Options{})
 	sessionID, token := st.CreateSession(st.Partner, "repeat-1", nil)

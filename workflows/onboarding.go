@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -328,17 +329,30 @@ func (s *onboarding) reopen(ctx workflow.Context, reason, message string) bool {
 	return true
 }
 
-// end records a terminal state with its onboarding.failed event.
+// end records a terminal state with its onboarding.failed event. The outcome it decides is the one
+// EndSession committed (which may be another path's, already stored) — never one made up: while
+// PostgreSQL refuses, the workflow stays open and retries, visibly (endOptions).
 func (s *onboarding) end(ctx workflow.Context, status, reason, message string, details map[string]any) {
 	in := domain.EndInput{
 		SessionID: s.in.SessionID, EventID: eventID(ctx, outcomeEvent), Status: status, Reason: reason, Message: message, Details: details,
 		FromCallback: s.callback != nil,
 	}
+	// Disconnected: an operator's cancel must not leave the session without its end.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var out domain.Outcome
 	if err := local(dctx, acts.EndSession, in).Get(dctx, &out); err != nil {
-		// PostgreSQL refused for ten minutes: report the outcome anyway so callers are not stuck.
-		out = domain.Outcome{Status: status, Reason: reason}
+		workflow.GetLogger(ctx).Error("ending the session failed for ten minutes; retrying until PostgreSQL accepts it",
+			"SessionId", s.in.SessionID, "Status", status, "error", err)
+		for {
+			err := workflow.ExecuteActivity(withOptions(dctx, endOptions), acts.EndSession, in).Get(dctx, &out)
+			if err == nil {
+				break
+			}
+			// Only a non-retryable error gets here (EndSession returns none today): try again,
+			// slowly, rather than close the workflow on an outcome nobody stored.
+			workflow.GetLogger(ctx).Error("ending the session failed", "SessionId", s.in.SessionID, "error", err)
+			_ = workflow.Sleep(dctx, time.Minute)
+		}
 	}
 	s.decide(out)
 	if out.Status == status {

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -357,6 +358,44 @@ func (s *onboardingSuite) TestFailuresThatEndTheSession() {
 			s.env.AssertNumberOfCalls(s.T(), "ReopenSession", tc.retries)
 		})
 	}
+}
+
+// A decision is only ever the one PostgreSQL committed. When it refuses the session's end for
+// longer than the local activity's ten minutes, the workflow does not make an outcome up (the
+// session row would stay pending while the workflow closed): it keeps retrying, open and visible
+// as a failing activity, and answers the outcome EndSession finally commits.
+func (s *onboardingSuite) TestEndIsRetriedUntilItIsCommitted() {
+	s.recordStarted()
+	const failures = 150 // well past the local activity's ten minutes of attempts
+	calls := 0
+	committed := domain.Outcome{Status: domain.StatusCancelled, Reason: domain.ReasonCancelled, RedirectURL: "https://app.test/cancelled?committed=1"}
+	s.env.OnActivity(a.EndSession, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in domain.EndInput) (domain.Outcome, error) {
+			calls++
+			if calls <= failures {
+				return domain.Outcome{}, errors.New("ERROR: invalid byte sequence (SQLSTATE 22021)")
+			}
+			return committed, nil
+		})
+	var got domain.Outcome
+	var decidedAt time.Time
+	start := s.env.Now()
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(domain.UpdateCallback, "cb-1", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { s.Fail("rejected", err.Error()) }, OnAccept: func() {},
+			OnComplete: func(v any, err error) {
+				s.NoError(err)
+				got, _ = v.(domain.Outcome)
+				decidedAt = s.env.Now()
+			},
+		}, domain.CallbackInput{Event: domain.EventCancel})
+	}, time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.True(s.env.IsWorkflowCompleted())
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(committed, got, "the answer is the committed outcome")
+	s.Equal(failures+1, calls, "retried until it was committed")
+	s.Greater(decidedAt.Sub(start), 30*time.Minute, "the workflow stayed open while PostgreSQL refused")
 }
 
 func TestErrorCategoriesFollowTheSpec(t *testing.T) {

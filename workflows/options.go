@@ -32,6 +32,19 @@ var (
 		ScheduleToCloseTimeout: dbOptions.ScheduleToCloseTimeout,
 		RetryPolicy:            dbOptions.RetryPolicy,
 	}
+	// endOptions: a session's end (EndSession) once its local attempt (dbLocalOptions) gave up
+	// after ten minutes of PostgreSQL refusing it. An outcome exists only once committed, so it
+	// is retried with no limit (no ScheduleToCloseTimeout, no MaximumAttempts), backing off to a
+	// minute, until PostgreSQL accepts it; an operator meanwhile sees a pending activity with its
+	// attempt count and last error. A regular activity rather than a local one: the Go SDK takes
+	// a local activity's zero ScheduleToCloseTimeout as its StartToCloseTimeout (30 s, not
+	// unlimited), and its retries past the workflow task timeout become timers in the history —
+	// several events a minute, up to the history limit — invisible as a pending activity, while
+	// the server retries a regular one without adding events.
+	endOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	}
 	// exchangeOptions: a code lives 30 s and works once. The activity retries only requests
 	// that never reached Meta (it marks everything else non-retryable).
 	exchangeOptions = workflow.ActivityOptions{
