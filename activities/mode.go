@@ -208,9 +208,9 @@ func (a *Activities) TriggerConnectionSyncs(ctx context.Context, in domain.Conne
 	if err != nil {
 		return err
 	}
-	syncs, err := a.TriggerSyncs(ctx, step)
-	if err != nil {
-		return err
+	syncs, syncErr := a.TriggerSyncs(ctx, step)
+	if syncErr != nil {
+		syncs = StartedSyncs(syncErr) // the one that started is recorded; the failure is returned
 	}
 	_, err = a.Store.SetConnectionSyncs(ctx, dbq.SetConnectionSyncsParams{
 		ID: conn.ID, ContactSyncTriggeredAt: syncs.ContactSyncTriggeredAt, HistorySyncTriggeredAt: syncs.HistorySyncTriggeredAt,
@@ -218,7 +218,10 @@ func (a *Activities) TriggerConnectionSyncs(ctx context.Context, in domain.Conne
 	if store.IsNotFound(err) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return syncErr
 }
 
 func isReason(err error, reason string) bool {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -457,8 +458,12 @@ func (a *Activities) existingPIN(ctx context.Context, d domain.Discovery) (strin
 	return "", nil
 }
 
-// TriggerSyncs starts the coexistence contact and history syncs, each once (2593107 on a retry
-// means it already started).
+// TriggerSyncs starts the coexistence contact and history syncs, each once. Meta answers a
+// repeat with "already synced" (2593107, or code 4 "sync request limit exceeded"), which counts
+// as started: a retry after a lost answer is not a failure. Each sync is tried even when the
+// other failed; a failure carries, as its ApplicationError details, the SyncResult of the syncs
+// that did start, so the caller (who treats the syncs as best effort) keeps their timestamps.
+// Transient failures are retried by the activity's policy.
 func (a *Activities) TriggerSyncs(ctx context.Context, in domain.MetaStepInput) (domain.SyncResult, error) {
 	defer heartbeatUntilDone(ctx)()
 	_, token, err := a.sessionAndToken(ctx, in)
@@ -466,17 +471,40 @@ func (a *Activities) TriggerSyncs(ctx context.Context, in domain.MetaStepInput) 
 		return domain.SyncResult{}, err
 	}
 	var out domain.SyncResult
+	var failures []string
+	retryable := false
 	for _, sync := range []struct {
 		kind string
 		at   **time.Time
-	}{{"smb_app_state_sync", &out.ContactSyncTriggeredAt}, {"history", &out.HistorySyncTriggeredAt}} {
+	}{{metagraph.SyncTypeContacts, &out.ContactSyncTriggeredAt}, {metagraph.SyncTypeHistory, &out.HistorySyncTriggeredAt}} {
 		if err := a.Graph.SMBAppData(ctx, token, in.Discovery.PhoneNumberID, sync.kind); err != nil && !metagraph.IsAlreadySynced(err) {
-			return domain.SyncResult{}, graphFailure(err, domain.ReasonRegistrationFailed, "Meta refused to start the "+sync.kind+" sync")
+			failures = append(failures, "the "+sync.kind+" sync: "+err.Error())
+			retryable = retryable || metagraph.IsTransient(err)
+			continue
 		}
 		now := a.now().UTC()
 		*sync.at = &now
 	}
-	return out, nil
+	if len(failures) == 0 {
+		return out, nil
+	}
+	reason, what := domain.ReasonRegistrationFailed, "Meta refused "
+	if retryable {
+		reason, what = domain.ReasonMetaUnavailable, "Meta is temporarily unavailable for "
+	}
+	return domain.SyncResult{}, temporal.NewApplicationErrorWithOptions(what+strings.Join(failures, "; "), reason,
+		temporal.ApplicationErrorOptions{NonRetryable: !retryable, Details: []any{out}})
+}
+
+// StartedSyncs is the SyncResult a TriggerSyncs failure carries: the syncs that did start.
+func StartedSyncs(err error) domain.SyncResult {
+	var out domain.SyncResult
+	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok && appErr.HasDetails() {
+		if appErr.Details(&out) != nil {
+			return domain.SyncResult{}
+		}
+	}
+	return out
 }
 
 func (a *Activities) sessionAndToken(ctx context.Context, in domain.MetaStepInput) (dbq.OnboardingSession, string, error) {

@@ -52,6 +52,45 @@ func TestCoexistenceOnboarding(t *testing.T) {
 	assert.Equal(t, 2, count(calls, "POST phone/smb_app_data"), "contact sync then history, once each")
 }
 
+// A sync whose answer was lost is repeated, and Meta answers the repeat with code 4 "sync
+// request limit exceeded": that counts as started (never retried), and the onboarding completes
+// with both syncs recorded.
+func TestCoexistenceOnboardingWithARepeatedSync(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	// The contact sync runs at Meta, but its answer is a 5xx: the activity repeats it.
+	_, err := st.Meta.SetFault(context.Background(), sandbox.Fault{Endpoint: "phone/smb_app_data", Kind: "5xx", Phase: "after", Count: 1})
+	require.NoError(t, err)
+	sessionID, token := st.CreateSession(st.Partner, "coex-repeat", stacktest.SessionRequest{"coexistence": true})
+	body, es := st.Signup(sandbox.ESSessionRequest{Scenario: "finish_coex"})
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "completed", d.Status, "%+v", st.Session(sessionID).FailureMessage)
+	conn := st.ConnectionOf(sessionID)
+	assert.NotNil(t, conn["contactSyncTriggeredAt"])
+	assert.NotNil(t, conn["historySyncTriggeredAt"])
+	assert.Equal(t, 4, count(st.GraphCalls(), "POST phone/smb_app_data"), "both syncs, then their repeats answered code 4, once each")
+	assert.NotEmpty(t, st.Subscriptions(es.WABAID), "nothing was undone")
+}
+
+// The syncs are best effort: a sync Meta refuses does not undo or fail the onboarding; the
+// connection records the one that started and null for the other.
+func TestCoexistenceOnboardingWithARefusedSync(t *testing.T) {
+	st := stacktest.New(t, stacktest.Options{})
+	// The first sync (contacts) is refused with a final error; history starts.
+	_, err := st.Meta.SetFault(context.Background(), sandbox.Fault{Endpoint: "phone/smb_app_data", Kind: "graph_error", Code: 100,
+		Message: "(#100) Invalid parameter", Count: 1})
+	require.NoError(t, err)
+	sessionID, token := st.CreateSession(st.Partner, "coex-refused", stacktest.SessionRequest{"coexistence": true})
+	body, es := st.Signup(sandbox.ESSessionRequest{Scenario: "finish_coex"})
+	d := decide(t, st.Callback(token, body))
+	assert.Equal(t, "completed", d.Status, "%+v", st.Session(sessionID).FailureMessage)
+	conn := st.ConnectionOf(sessionID)
+	assert.Nil(t, conn["contactSyncTriggeredAt"], "the refused sync stays null")
+	assert.NotNil(t, conn["historySyncTriggeredAt"])
+	assert.Equal(t, 2, count(st.GraphCalls(), "POST phone/smb_app_data"), "a final refusal is not retried")
+	assert.NotContains(t, st.GraphCalls(), "DELETE waba/subscribed_apps")
+	assert.NotEmpty(t, st.Subscriptions(es.WABAID))
+}
+
 func TestPopupCancelAndErrorDecideAtOnce(t *testing.T) {
 	st := stacktest.New(t, stacktest.Options{})
 

@@ -75,8 +75,8 @@ func TestModeResolvesToCloudAPIAndRegisters(t *testing.T) {
 	modeResolvedData(t, st, c.ConnectionID)
 }
 
-// Coexistence: the syncs (already triggered: Meta's 2593107 counts as done) and the heartbeat,
-// whose clock starts at the resolution.
+// Coexistence: the syncs (already triggered: Meta's repeat answer, code 4 "sync request limit exceeded", counts
+// as done) and the heartbeat, whose clock starts at the resolution.
 func TestModeResolvesToCoexistenceAndStartsTheHeartbeat(t *testing.T) {
 	st := stacktest.New(t, stacktest.Options{})
 	ctx := context.Background()

@@ -86,9 +86,11 @@ func (e *Error) Error() string {
 //
 // Answers to ExchangeCode are never transient: the request reached Meta,
 // which may have spent the single-use code, and SPEC §6 step 1 retries
-// the exchange only when it never reached Meta.
+// the exchange only when it never reached Meta. Neither is code 4 on an
+// smb_app_data sync: there it means "sync request limit exceeded" (see
+// IsAlreadySynced), and repeating the call cannot change the answer.
 func (e *Error) transient() bool {
-	if e.notRetryable {
+	if e.notRetryable || e.syncLimit() {
 		return false
 	}
 	if e.IsTransient || e.HTTPStatus >= 500 || e.HTTPStatus == http.StatusTooManyRequests {
@@ -157,7 +159,8 @@ func isTimeout(err error, callCtx context.Context) bool {
 
 // IsTransient reports whether retrying err later is safe and may succeed:
 // Meta's transient answers (5xx, is_transient, codes 2, 4, 80007, 80008,
-// 131000) and network errors that are safe to repeat — any call that never
+// 131000; code 4 on smb_app_data is IsAlreadySynced instead) and network
+// errors that are safe to repeat — any call that never
 // reached Meta, and calls that may have reached it except the single-use
 // code exchange. For ExchangeCode it is therefore the same as
 // NeverReachedMeta. False when the caller's own context ended: retrying
@@ -213,10 +216,24 @@ func IsAlreadyRegistered(err error) bool {
 	return ok && ge.Code == 100 && strings.Contains(strings.ToLower(ge.Message), "already registered")
 }
 
-// IsAlreadySynced reports 2593107: this smb_app_data sync_type was already
-// requested for the onboarding (each runs once). SPEC §6 counts it as
-// success on a retry.
-func IsAlreadySynced(err error) bool { return hasCode(err, 2593107) }
+// IsAlreadySynced reports that this smb_app_data sync_type was already
+// requested for the onboarding (each runs once): 2593107, as meta.md
+// documents, or code 4 "sync request limit exceeded", which Meta has been
+// reported to answer a repeated sync with. Code 4 counts only on the
+// smb_app_data call; elsewhere it is the app call limit, which IsTransient
+// retries. SPEC §6 counts an already started sync as success on a retry.
+func IsAlreadySynced(err error) bool {
+	ge, ok := errors.AsType[*Error](err)
+	return ok && (ge.Code == 2593107 || ge.syncLimit())
+}
+
+// syncLimit is code 4 on an smb_app_data sync. Meta's text varies ("sync
+// request limit exceeded"; the app-limit wording would be "Application
+// request limit reached"), so only the call and the code are compared: a
+// real app limit on the sync is then taken for a spent sync, which the
+// best-effort syncs can afford, while retrying a spent sync for minutes
+// cannot be.
+func (e *Error) syncLimit() bool { return e.Op == opSMBAppData && e.Code == 4 }
 
 // IsNotSubscribed reports that the app is not subscribed to the WABA.
 // DELETE /{waba}/subscribed_apps answers {"success": true} even then (per

@@ -214,8 +214,9 @@ func (c *Client) Register(ctx context.Context, token, phoneID, pin string) error
 // app data: POST /{phone}/smb_app_data {"messaging_product":"whatsapp",
 // "sync_type"}, with SyncTypeContacts ("smb_app_state_sync") or
 // SyncTypeHistory ("history"). Each type works once per onboarding
-// (IsAlreadySynced, 2593107) and only within 24 h of it (2593108, final:
-// the number must be onboarded again). The results arrive as webhooks.
+// (IsAlreadySynced: 2593107, or code 4 "sync request limit exceeded";
+// neither is transient) and only within 24 h of it (2593108, final: the
+// number must be onboarded again). The results arrive as webhooks.
 func (c *Client) SMBAppData(ctx context.Context, token, phoneID, syncType string) error {
 	if err := checkToken(opSMBAppData, token); err != nil {
 		return err

@@ -192,7 +192,7 @@ func TestRegister(t *testing.T) {
 func TestSMBAppData(t *testing.T) {
 	t.Parallel()
 
-	t.Run("each sync once, 2593107 on repeat", func(t *testing.T) {
+	t.Run("each sync once, already synced on repeat", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		sess, token := e.signup(t, sandbox.ESSessionRequest{Scenario: "finish_coex"})
@@ -207,6 +207,34 @@ func TestSMBAppData(t *testing.T) {
 		calls := e.calls(t, "phone/smb_app_data")
 		require.Len(t, calls, 4)
 		assert.Equal(t, map[string]string{"messaging_product": "whatsapp", "sync_type": "smb_app_state_sync"}, calls[0].Params)
+	})
+
+	// Meta has also been seen answering a repeated sync with code 4 "sync
+	// request limit exceeded": already synced, and final for this call,
+	// even when Meta flags it is_transient.
+	t.Run("code 4 on a sync is already synced, never transient", func(t *testing.T) {
+		t.Parallel()
+		for _, transient := range []bool{false, true} {
+			e := newEnv(t)
+			sess, token := e.signup(t, sandbox.ESSessionRequest{Scenario: "finish_coex"})
+			e.fault(t, sandbox.Fault{Endpoint: "phone/smb_app_data", Kind: sandbox.FaultGraphError, Code: 4,
+				Message: "(#4) Sync request limit exceeded", Transient: transient})
+			err := e.mg.SMBAppData(ctx(t), token, sess.PhoneNumberID, metagraph.SyncTypeHistory)
+			assert.Equal(t, 4, graphErr(t, err).Code)
+			assert.True(t, metagraph.IsAlreadySynced(err), "%v", err)
+			assert.False(t, metagraph.IsTransient(err), "%v", err)
+		}
+	})
+
+	t.Run("code 4 elsewhere stays the app rate limit", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		sess, token := e.signup(t, sandbox.ESSessionRequest{Scenario: "finish_coex"})
+		e.fault(t, sandbox.Fault{Endpoint: "phone", Kind: sandbox.FaultGraphError, Code: 4, Message: "(#4) Application request limit reached"})
+		_, err := e.mg.PhoneNumber(ctx(t), token, sess.PhoneNumberID)
+		assert.Equal(t, 4, graphErr(t, err).Code)
+		assert.False(t, metagraph.IsAlreadySynced(err))
+		assert.True(t, metagraph.IsTransient(err))
 	})
 
 	t.Run("outside the 24 h window (2593108)", func(t *testing.T) {

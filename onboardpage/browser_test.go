@@ -596,6 +596,49 @@ func TestBrowserOnboarding(t *testing.T) {
 		assert.Len(t, p.Body, 1, "only the code, which comes through the SDK: %v", p.Body)
 	})
 
+	// Meta's popup posts from www.facebook.com as a rule, but web., staticxx., business. and m.
+	// are seen too: live mode trusts https facebook.com and every subdomain, nothing else. A
+	// browser cannot be made to post from those origins, so the page gets synthetic
+	// MessageEvents carrying them (the sandbox's own event comes from its origin, untrusted here).
+	// Each origin's event names a WABA of its own, so the posted wabaId says which was taken.
+	signupFrom := func(t *testing.T, origins ...string) map[string]any {
+		t.Helper()
+		pg := e.page()
+		pg.MessageOrigins = LiveMessageOrigins()
+		e.be.reset(pg, "decide", 0)
+		tab, step := e.openPage(t, bctx, "ready")
+		popup, _ := launch(t, tab, step, false)
+		for _, origin := range origins {
+			event := map[string]any{"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH", "version": 3,
+				"data": map[string]any{"waba_id": "waba from " + origin, "phone_number_id": "700000000000002"}}
+			js, err := json.Marshal(map[string]any{"origin": origin, "data": event})
+			require.NoError(t, err)
+			_, err = chromedp.Run(step, chromedp.Evaluate[bool](`window.dispatchEvent(new MessageEvent('message', `+string(js)+`))`))
+			require.NoError(t, err)
+		}
+		require.NoError(t, chromedp.Do(popup, chromedp.Click(chromedp.ID("es-finish-cloud"))))
+		e.waitRedirect(t, step)
+		return e.onePost(t).Body
+	}
+	t.Run("message origins: https facebook.com and its subdomains are trusted", func(t *testing.T) {
+		for _, origin := range []string{
+			"https://www.facebook.com", "https://web.facebook.com", "https://staticxx.facebook.com",
+			"https://business.facebook.com", "https://m.facebook.com", "https://facebook.com", "https://a.b.facebook.com",
+		} {
+			t.Run(origin, func(t *testing.T) {
+				body := signupFrom(t, origin)
+				assert.Equal(t, "FINISH", body["event"], "%v", body)
+				assert.Equal(t, "waba from "+origin, body["wabaId"], "%v", body)
+			})
+		}
+	})
+	t.Run("message origins: nothing else is", func(t *testing.T) {
+		body := signupFrom(t, "http://www.facebook.com", "http://facebook.com", "https://facebook.com.evil.test",
+			"https://evilfacebook.com", "https://www.facebook.com:8443", "https://facebook.co", "https://xfacebook.com",
+			"https://www.facebook.com.", "null", "")
+		assert.Len(t, body, 1, "only the code, which comes through the SDK: %v", body)
+	})
+
 	t.Run("hostile names render inert and the page breaks no CSP rule", func(t *testing.T) {
 		pg := e.page()
 		pg.TenantName = `</script><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">`

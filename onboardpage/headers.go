@@ -11,17 +11,23 @@ import (
 // LiveSDKURL is Meta's JavaScript SDK, which the page loads in live mode.
 const LiveSDKURL = "https://connect.facebook.net/en_US/sdk.js"
 
-// LiveMessageOrigins returns the origins Meta's Embedded Signup popup posts
-// its WA_EMBEDDED_SIGNUP message event from (reference/meta.md §1.4): the
-// usual www.facebook.com, and web. / staticxx. seen in the wild.
+// LiveMessageOrigins returns the origins trusted for the WA_EMBEDDED_SIGNUP
+// message event Meta's Embedded Signup popup posts: https facebook.com and
+// its subdomains ("https://*.facebook.com" matches any subdomain, not the
+// bare host, as in CSP). Meta posts from www. as a rule, web. and staticxx.
+// are seen in the wild (reference/meta.md §1.4), other integrations accept
+// business., and Meta's own sample accepts any origin ending in
+// facebook.com (m. on mobile). Only https, and only facebook.com itself:
+// not facebook.com.evil.test, not evilfacebook.com.
 func LiveMessageOrigins() []string {
-	return []string{"https://www.facebook.com", "https://web.facebook.com", "https://staticxx.facebook.com"}
+	return []string{"https://facebook.com", "https://*.facebook.com"}
 }
 
 // liveFrameOrigins are the origins Meta's SDK loads frames from (its
 // cross-domain channel and dialogs); the Embedded Signup dialog itself is a
-// popup, which CSP does not govern.
-var liveFrameOrigins = LiveMessageOrigins()
+// popup, which CSP does not govern. Deliberately narrower than the message
+// origins: CSP lists only the hosts known to serve the SDK's frames.
+var liveFrameOrigins = []string{"https://www.facebook.com", "https://web.facebook.com", "https://staticxx.facebook.com"}
 
 // NewNonce returns a fresh CSP nonce (128 random bits, base64url).
 func NewNonce() string {
@@ -136,6 +142,25 @@ func originOf(raw string) (string, bool) {
 		host = strings.TrimSuffix(host, ":80")
 	}
 	return u.Scheme + "://" + host, true
+}
+
+// messageOrigin accepts an origin (see bareOrigin) or a wildcard
+// "scheme://*.host[:port]", which page.js matches against any subdomain of
+// host (one or more labels), never host itself; returned normalised.
+func messageOrigin(raw string) (string, bool) {
+	scheme, rest, ok := strings.Cut(raw, "://*.")
+	if !ok {
+		return bareOrigin(raw)
+	}
+	if strings.HasPrefix(rest, ".") || strings.HasPrefix(rest, "[") {
+		return "", false
+	}
+	n, ok := bareOrigin(scheme + "://" + rest)
+	if !ok {
+		return "", false
+	}
+	s, host, _ := strings.Cut(n, "://")
+	return s + "://*." + host, true
 }
 
 // bareOrigin accepts only an origin ("https://host[:port]", a trailing "/"

@@ -43,7 +43,7 @@ type Page struct {
 	Retry                   bool   // the last attempt failed on our side or Meta's: say so, offer "Try again"
 	Mode                    Mode
 	SDKURL                  string   // live: LiveSDKURL; sandbox: <origin>/_sandbox/meta/sdk.js
-	MessageOrigins          []string // origins trusted for postMessage; empty = LiveMessageOrigins() (live) or the SDK's origin (sandbox)
+	MessageOrigins          []string // origins trusted for postMessage ("scheme://*.host": any subdomain of host); empty = LiveMessageOrigins() (live) or the SDK's origin (sandbox)
 	AppID, ConfigID         string
 	GraphVersion            string // "v21.0"
 	CallbackURL, StatusURL  string // POST /onboard/{token}/callback, GET /onboard/{token}/status (absolute paths)
@@ -213,7 +213,7 @@ func newPageData(p Page) (pageData, error) {
 	}
 	origins := make([]string, 0, len(p.MessageOrigins))
 	for _, o := range p.MessageOrigins {
-		n, ok := bareOrigin(o)
+		n, ok := messageOrigin(o)
 		if !ok {
 			bad("MessageOrigins: %q is not an origin", o)
 			continue

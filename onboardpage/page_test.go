@@ -131,7 +131,7 @@ func TestRenderLiveHeaders(t *testing.T) {
 	assert.Equal(t, fb, d["child-src"])
 
 	cfg := pageConfig(t, body)
-	assert.Equal(t, []any{fb[0], fb[1], fb[2]}, cfg["messageOrigins"], "live mode trusts Meta's origins by default")
+	assert.Equal(t, []any{"https://facebook.com", "https://*.facebook.com"}, cfg["messageOrigins"], "live mode trusts Meta's origins by default")
 	assert.Equal(t, LiveSDKURL, cfg["sdkUrl"])
 	assert.False(t, strings.Contains(body, `class="sandbox"`), "no sandbox banner in live mode")
 	has(t, body, `data-state="loading"`)
@@ -173,7 +173,7 @@ func TestRenderConfig(t *testing.T) {
 	cfg := pageConfig(t, render(t, p).Body.String())
 	assert.Equal(t, map[string]any{
 		"mode": "live", "status": "started", "sdkUrl": LiveSDKURL,
-		"messageOrigins": []any{"https://www.facebook.com", "https://web.facebook.com", "https://staticxx.facebook.com"},
+		"messageOrigins": []any{"https://facebook.com", "https://*.facebook.com"},
 		"appId":          "1234567890123456", "configId": "100000000000001", "graphVersion": "v21.0",
 		"coexistence": true, "callbackUrl": "/onboard/tok_abc/callback", "statusUrl": "/onboard/tok_abc/status",
 	}, cfg)
@@ -379,5 +379,34 @@ func TestOrigins(t *testing.T) {
 		got, ok := bareOrigin(in)
 		assert.Equal(t, want != "", ok, in)
 		assert.Equal(t, want, got, in)
+		got, ok = messageOrigin(in)
+		assert.Equal(t, want != "", ok, in)
+		assert.Equal(t, want, got, in)
 	}
+}
+
+// Message origins also take "scheme://*.host" (any subdomain of host; page.js matches it).
+func TestMessageOriginWildcards(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://*.facebook.com":      "https://*.facebook.com",
+		"https://*.Facebook.COM/":     "https://*.facebook.com",
+		"https://*.facebook.com:443":  "https://*.facebook.com",
+		"http://*.example.test:8080":  "http://*.example.test:8080",
+		"https://*.":                  "",
+		"https://*..facebook.com":     "",
+		"https://*.*.facebook.com":    "",
+		"https://*facebook.com":       "",
+		"https://www.*.facebook.com":  "",
+		"https://*.facebook.com/path": "",
+		"*.facebook.com":              "",
+		"ftp://*.facebook.com":        "",
+		"https://*.[::1]":             "",
+	} {
+		got, ok := messageOrigin(in)
+		assert.Equal(t, want != "", ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	p := livePage()
+	p.MessageOrigins = []string{"https://*.Facebook.com", "https://facebook.com/"}
+	assert.Equal(t, []any{"https://*.facebook.com", "https://facebook.com"}, pageConfig(t, render(t, p).Body.String())["messageOrigins"])
 }

@@ -137,3 +137,15 @@ func errCallbackVerification(detail string) *GraphError {
 	return newGraphError(2200, "OAuthException",
 		"(#2200) Callback verification failed with the following errors: "+detail)
 }
+
+// errSyncLimit answers a repeated smb_app_data sync. Meta's coexistence
+// page documents 2593107 "sync limit exceeded"; Meta has also been reported
+// to answer code 4 "sync request limit exceeded" — the code of the app call
+// limit, without is_transient — which is the default (Config.RepeatedSyncCode).
+func errSyncLimit(code int, syncType string) *GraphError {
+	details := "The " + syncType + " synchronization can only be requested once per onboarding."
+	if code == SyncLimitCode {
+		return newGraphError(SyncLimitCode, "OAuthException", "(#4) Sync request limit exceeded").withDetails(details)
+	}
+	return newGraphError(SyncLimitCodeDocumented, "OAuthException", "(#2593107) Synchronization request limit exceeded").withDetails(details)
+}

@@ -229,8 +229,8 @@ func (s *Sandbox) handleDeregister(c *graphCall) (any, *GraphError) {
 }
 
 // handleSMBAppData serves POST /{phone}/smb_app_data for coexistence
-// numbers: each sync_type once (2593107 on repeat), within 24 h of
-// onboarding (2593108).
+// numbers: each sync_type once (Config.RepeatedSyncCode on repeat), within
+// 24 h of onboarding (2593108).
 func (s *Sandbox) handleSMBAppData(c *graphCall) (any, *GraphError) {
 	if c.params["messaging_product"] != "whatsapp" {
 		return nil, errParam("The parameter messaging_product is required and must be whatsapp")
@@ -247,8 +247,7 @@ func (s *Sandbox) handleSMBAppData(c *graphCall) (any, *GraphError) {
 	case !p.IsOnBizApp:
 		return nil, errParam("smb_app_data is only available for phone numbers onboarded from the WhatsApp Business app")
 	case !p.SMBSyncs[syncType].IsZero():
-		return nil, newGraphError(2593107, "OAuthException", "(#2593107) Synchronization request limit exceeded").
-			withDetails("The " + syncType + " synchronization can only be requested once per onboarding.")
+		return nil, errSyncLimit(s.cfg.RepeatedSyncCode, syncType)
 	case now.Sub(p.OnboardedAt) > smbSyncWindow:
 		return nil, newGraphError(2593108, "OAuthException", "(#2593108) Synchronization request window has expired").
 			withDetails("Synchronization must be requested within 24 hours of onboarding. Offboard and onboard the number again.")

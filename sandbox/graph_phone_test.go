@@ -181,7 +181,10 @@ func TestSMBAppData(t *testing.T) {
 		assert.NotEmpty(t, r.Body["request_id"])
 		r = sync(coex.PhoneNumberID, tok, typ)
 		c, _ := r.errCode()
-		assert.Equal(t, 2593107, c, r.Raw)
+		assert.Equal(t, 4, c, r.Raw)
+		assert.Equal(t, http.StatusBadRequest, r.Status)
+		assert.Equal(t, "(#4) Sync request limit exceeded", r.Body["error"].(map[string]any)["message"])
+		assert.NotContains(t, r.Body["error"], "is_transient")
 	}
 	c, _ := sync(coex.PhoneNumberID, tok, "contacts").errCode()
 	assert.Equal(t, 100, c)
@@ -198,4 +201,20 @@ func TestSMBAppData(t *testing.T) {
 	again, againTok := e.onboard(ESSessionRequest{Scenario: ScenarioFinishCoex, WABAID: late.WABAID, PhoneNumberID: late.PhoneNumberID})
 	assert.Equal(t, late.PhoneNumberID, again.PhoneNumberID)
 	assert.Equal(t, http.StatusOK, sync(late.PhoneNumberID, againTok, "history").Status)
+}
+
+// TestSMBAppDataDocumentedRepeatCode: the knob brings back the 2593107 that
+// Meta's coexistence page documents for a repeated sync.
+func TestSMBAppDataDocumentedRepeatCode(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RepeatedSyncCode = SyncLimitCodeDocumented })
+	coex, tok := e.onboard(ESSessionRequest{Scenario: ScenarioFinishCoex})
+	body := map[string]any{"messaging_product": "whatsapp", "sync_type": "history"}
+	require.Equal(t, http.StatusOK, e.graph("POST", "/v21.0/"+coex.PhoneNumberID+"/smb_app_data", tok, body).Status)
+	r := e.graph("POST", "/v21.0/"+coex.PhoneNumberID+"/smb_app_data", tok, body)
+	c, _ := r.errCode()
+	assert.Equal(t, 2593107, c, r.Raw)
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+
+	_, err := New(Config{RepeatedSyncCode: 100})
+	assert.Error(t, err)
 }

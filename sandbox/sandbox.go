@@ -67,9 +67,20 @@ type Config struct {
 	// account_update PARTNER_APP_INSTALLED to AppWebhookURL, as Meta does.
 	// Off by default so tests see only the webhooks they ask for.
 	EmitInstalledOnFinish bool
+	// RepeatedSyncCode is the error code a repeated smb_app_data sync
+	// answers: SyncLimitCode (4, "(#4) Sync request limit exceeded", what
+	// Meta has been reported to send; the default) or SyncLimitCodeDocumented
+	// (2593107, what Meta's coexistence page documents).
+	RepeatedSyncCode int
 	// Clock is the clock to use; default a fresh real-time clock.
 	Clock *Clock
 }
+
+// Answers to a repeated smb_app_data sync (Config.RepeatedSyncCode).
+const (
+	SyncLimitCode           = 4
+	SyncLimitCodeDocumented = 2593107
+)
 
 // DefaultConfig returns a working configuration with fixed, documented
 // credentials (they are fake: nothing here reaches Meta).
@@ -85,6 +96,7 @@ func DefaultConfig() Config {
 		TokenLifetime:              60 * 24 * time.Hour,
 		WABAQuotaPerHour:           200,
 		RegisteredWABAQuotaPerHour: 5000,
+		RepeatedSyncCode:           SyncLimitCode,
 	}
 }
 
@@ -134,6 +146,13 @@ func New(cfg Config) (*Sandbox, error) {
 	}
 	if cfg.RegisteredWABAQuotaPerHour <= 0 {
 		cfg.RegisteredWABAQuotaPerHour = def.RegisteredWABAQuotaPerHour
+	}
+	switch cfg.RepeatedSyncCode {
+	case 0:
+		cfg.RepeatedSyncCode = def.RepeatedSyncCode
+	case SyncLimitCode, SyncLimitCodeDocumented:
+	default:
+		return nil, fmt.Errorf("sandbox: RepeatedSyncCode must be %d or %d", SyncLimitCode, SyncLimitCodeDocumented)
 	}
 	if cfg.TokenLifetime < 0 {
 		return nil, errors.New("sandbox: TokenLifetime must not be negative")

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dualhook/dualhook/activities"
 	"github.com/dualhook/dualhook/internal/domain"
 )
 
@@ -19,7 +20,7 @@ import (
 //  4. With a code: processing (the expiry no longer applies), then the steps of SPEC §6 as
 //     activities: exchange the code, discover the WABA and number from the token, claim the WABA,
 //     check the sibling rules, subscribe the override at Meta, register the number (Cloud API) or
-//     trigger the coexistence syncs, and commit everything with onboarding.completed in one
+//     trigger the coexistence syncs (best effort), and commit everything with onboarding.completed in one
 //     transaction. A failure after Meta was changed undoes the change before recording `failed`.
 //     The PostgreSQL-only steps are local activities (shape.db); the others call Meta.
 //  5. The Update returns the outcome (status + redirect URL) as soon as it is committed; the
@@ -227,10 +228,7 @@ func (s *onboarding) process(ctx workflow.Context, cb domain.CallbackInput) {
 			return
 		}
 	case domain.ModeCoexistence:
-		if err := workflow.ExecuteActivity(withOptions(ctx, graphOptions), acts.TriggerSyncs, step).Get(ctx, &syncs); err != nil {
-			s.undoAndFail(ctx, step, err)
-			return
-		}
+		syncs = s.triggerSyncs(ctx, step)
 	}
 	// ModeUnknown: neither; the connection's mode workflow resolves it later (SPEC §6 step 5).
 
@@ -252,6 +250,25 @@ func (s *onboarding) process(ctx workflow.Context, cb domain.CallbackInput) {
 		}
 		s.startConnectionWorkflows(ctx, connectionID)
 	}
+}
+
+// triggerSyncs starts the coexistence syncs, best effort as in the mode workflow (modeStep): Meta
+// allows each once, within 24 h, and a sync that failed must not undo a connection that works —
+// the undo would unsubscribe the app after both one-time syncs may have been spent. The session
+// completes with the timestamps of the syncs that started; a failed one stays null on the
+// connection, which is the record, and the failure is logged.
+func (s *onboarding) triggerSyncs(ctx workflow.Context, step domain.MetaStepInput) domain.SyncResult {
+	var syncs domain.SyncResult
+	err := workflow.ExecuteActivity(withOptions(ctx, graphOptions), acts.TriggerSyncs, step).Get(ctx, &syncs)
+	if err == nil {
+		return syncs
+	}
+	syncs = activities.StartedSyncs(err)
+	workflow.GetLogger(ctx).Warn("triggering the coexistence syncs failed; the onboarding completes without them",
+		"WabaId", step.Discovery.WabaID, "PhoneNumberId", step.Discovery.PhoneNumberID,
+		"ContactSyncStarted", syncs.ContactSyncTriggeredAt != nil, "HistorySyncStarted", syncs.HistorySyncTriggeredAt != nil,
+		"error", err)
+	return syncs
 }
 
 // startConnectionWorkflows hands the new connection to its own workflows once it is committed:

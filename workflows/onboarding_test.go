@@ -190,9 +190,9 @@ func (s *onboardingSuite) TestProcessingSessionDoesNotExpire() {
 
 // A failure after the override was set undoes it at Meta, then records the step's reason.
 func (s *onboardingSuite) TestFailureAfterTheOverrideIsUndone() {
-	s.happyPathMocks(domain.ModeCoexistence)
-	s.env.OnActivity(a.TriggerSyncs, mock.Anything, mock.Anything).Return(domain.SyncResult{},
-		temporal.NewNonRetryableApplicationError("sync refused", domain.ReasonRegistrationFailed, nil))
+	s.happyPathMocks(domain.ModeCloudAPI)
+	s.env.OnActivity(a.RegisterNumber, mock.Anything, mock.Anything).Return(domain.RegisterResult{},
+		temporal.NewNonRetryableApplicationError("register refused", domain.ReasonRegistrationFailed, nil))
 	s.env.OnActivity(a.UndoOverride, mock.Anything, mock.Anything).Return(nil).Once()
 	ended := s.recordEnd()
 	var got domain.Outcome
@@ -200,9 +200,65 @@ func (s *onboardingSuite) TestFailureAfterTheOverrideIsUndone() {
 	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
 	s.Equal(domain.StatusFailed, got.Status)
 	s.Equal(domain.ReasonRegistrationFailed, ended.Reason)
-	s.Equal("sync refused", ended.Message)
+	s.Equal("register refused", ended.Message)
 	s.True(ended.FromCallback)
 	s.env.AssertExpectations(s.T())
+	s.env.AssertNotCalled(s.T(), "CommitConnection", mock.Anything, mock.Anything)
+}
+
+// The coexistence syncs are best effort: a sync Meta refused neither undoes the override nor
+// fails the session. The connection keeps the timestamp of the sync that started (the activity's
+// error carries it) and null for the one that failed.
+func (s *onboardingSuite) TestFailedSyncStillCompletes() {
+	s.happyPathMocks(domain.ModeCoexistence)
+	contacts := s.env.Now().UTC()
+	s.env.OnActivity(a.TriggerSyncs, mock.Anything, mock.Anything).Return(domain.SyncResult{},
+		temporal.NewApplicationErrorWithOptions("Meta refused the history sync", domain.ReasonRegistrationFailed,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{domain.SyncResult{ContactSyncTriggeredAt: &contacts}}})).Once()
+	commit := s.recordCommit()
+	var got domain.Outcome
+	s.env.RegisterDelayedCallback(func() { s.callback(domain.CallbackInput{CodeSecretID: "sec_code"}, &got, nil) }, time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(domain.StatusCompleted, got.Status)
+	s.Require().NotNil(commit.Syncs.ContactSyncTriggeredAt)
+	s.WithinDuration(contacts, *commit.Syncs.ContactSyncTriggeredAt, 0)
+	s.Nil(commit.Syncs.HistorySyncTriggeredAt)
+	s.env.AssertNotCalled(s.T(), "UndoOverride", mock.Anything, mock.Anything)
+	s.env.AssertNotCalled(s.T(), "EndSession", mock.Anything, mock.Anything)
+	s.env.AssertCalled(s.T(), "StartConnectionWorkflows", mock.Anything, mock.Anything)
+}
+
+// Syncs still failing when their retries ran out (Meta unavailable) leave both timestamps null;
+// the session completes all the same.
+func (s *onboardingSuite) TestSyncsOutOfRetriesStillComplete() {
+	s.happyPathMocks(domain.ModeCoexistence)
+	attempts := 0
+	s.env.OnActivity(a.TriggerSyncs, mock.Anything, mock.Anything).Return(
+		func(context.Context, domain.MetaStepInput) (domain.SyncResult, error) {
+			attempts++
+			return domain.SyncResult{}, temporal.NewApplicationError("Meta is temporarily unavailable", domain.ReasonMetaUnavailable)
+		})
+	commit := s.recordCommit()
+	var got domain.Outcome
+	s.env.RegisterDelayedCallback(func() { s.callback(domain.CallbackInput{CodeSecretID: "sec_code"}, &got, nil) }, time.Minute)
+	s.env.ExecuteWorkflow(domain.OnboardingWorkflowName, s.in)
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(domain.StatusCompleted, got.Status)
+	s.Greater(attempts, 1, "a transient failure is retried first")
+	s.Equal(domain.SyncResult{}, commit.Syncs)
+	s.env.AssertNotCalled(s.T(), "UndoOverride", mock.Anything, mock.Anything)
+}
+
+// recordCommit mocks a successful CommitConnection and returns where its input lands.
+func (s *onboardingSuite) recordCommit() *domain.CommitInput {
+	var commit domain.CommitInput
+	s.env.OnActivity(a.CommitConnection, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in domain.CommitInput) (domain.Outcome, error) {
+			commit = in
+			return domain.Outcome{Status: domain.StatusCompleted, RedirectURL: "https://app.test/done"}, nil
+		}).Once()
+	return &commit
 }
 
 // A failure before Meta was changed needs no undo.

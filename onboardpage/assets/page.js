@@ -296,8 +296,40 @@
     return typeof v === 'string' ? v.slice(0, MAX_FIELD) : '';
   }
 
+  // trustedOrigin: is the event's origin one of cfg.messageOrigins — an
+  // exact origin, or "scheme://*.host" for any subdomain of host (not host
+  // itself, as in CSP)? event.origin is the browser's serialisation
+  // (lowercase host, no default port), so a suffix test on the whole origin
+  // is exact: "https://facebook.com.evil.test" and "https://evilfacebook.com"
+  // do not end in ".facebook.com", and an explicit port would follow it.
+  var LABELS = /^[a-z0-9-]+(\.[a-z0-9-]+)*$/;
+  function trustedOrigin(origin) {
+    if (typeof origin !== 'string') {
+      return false;
+    }
+    for (var i = 0; i < cfg.messageOrigins.length; i++) {
+      var o = cfg.messageOrigins[i];
+      if (o === origin) {
+        return true;
+      }
+      var star = o.indexOf('://*.');
+      if (star < 0) {
+        continue;
+      }
+      var scheme = o.slice(0, star + 3); // "https://"
+      var suffix = o.slice(star + 4); // ".facebook.com"
+      if (origin.length > scheme.length + suffix.length &&
+          origin.slice(0, scheme.length) === scheme &&
+          origin.slice(origin.length - suffix.length) === suffix &&
+          LABELS.test(origin.slice(scheme.length, origin.length - suffix.length))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   function onMessage(ev) {
-    if (cfg.messageOrigins.indexOf(ev.origin) === -1) {
+    if (!trustedOrigin(ev.origin)) {
       return;
     }
     var msg = parseMessage(ev.data);
