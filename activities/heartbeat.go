@@ -73,9 +73,8 @@ func (a *Activities) TransitionHeartbeat(ctx context.Context, in domain.Heartbea
 	period, dueSoonBefore := a.heartbeatPeriods()
 	var out domain.HeartbeatTransition
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
-		if _, err := q.GetEventByID(ctx, in.EventID); err == nil {
-			out.Emitted = true // an earlier attempt committed
-		} else if !store.IsNotFound(err) {
+		var err error
+		if out.Emitted, err = eventStored(ctx, q, in.EventID); err != nil { // an earlier attempt committed
 			return err
 		}
 		if !out.Emitted {

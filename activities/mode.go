@@ -127,10 +127,9 @@ func (a *Activities) CheckConnectionMode(ctx context.Context, in domain.Connecti
 func (a *Activities) ResolveConnectionMode(ctx context.Context, in domain.ModeResolveInput) (bool, error) {
 	resolved := false
 	err := a.Store.InTx(ctx, func(q *dbq.Queries) error {
-		if _, err := q.GetEventByID(ctx, in.EventID); err == nil {
-			resolved = true // an earlier attempt committed
-			return nil
-		} else if !store.IsNotFound(err) {
+		stored, err := eventStored(ctx, q, in.EventID)
+		if err != nil || stored {
+			resolved = stored // an earlier attempt committed
 			return err
 		}
 		params := dbq.ResolveConnectionModeParams{ID: in.ConnectionID, ConnectionMode: in.Mode, HeartbeatStatus: domain.HeartbeatUnknown}
