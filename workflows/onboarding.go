@@ -20,12 +20,18 @@ import (
 //  4. With a code: processing (the expiry no longer applies), then the steps of SPEC §6 as
 //     activities: exchange the code, discover the WABA and number from the token, claim the WABA,
 //     check the sibling rules, subscribe the override at Meta, register the number (Cloud API) or
-//     trigger the coexistence syncs (best effort), and commit everything with onboarding.completed in one
-//     transaction. A failure after Meta was changed undoes the change before recording `failed`.
-//     The PostgreSQL-only steps are local activities (shape.db); the others call Meta.
+//     trigger the coexistence syncs (best effort), and commit everything with onboarding.completed
+//     in one transaction. A failure after Meta was changed undoes the change first. A failure
+//     that is ours or Meta's availability reopens the session for a fresh Embedded Signup
+//     ("Try again", reopen) while the link is valid; any other records `failed`.
+//     The PostgreSQL-only steps are local activities (`local`); the others call Meta and
+//     heartbeat, so a lost worker is noticed within seconds.
 //  5. The Update returns the outcome (status + redirect URL) as soon as it is committed; the
-//     deliveries are activities (StartDeliveries), so the answer never waits for the partner's
-//     receiver; the workflow waits for them before it ends.
+//     deliveries are activities (StartDeliveries, SomeoneWaits), so the answer never waits for
+//     the partner's receiver; the workflow waits for them before it ends.
+//
+// Every event is named by what it is (eventID: "started", "outcome"), so a retried task that
+// sees the page-open and the callback in another order stores each event once.
 //
 // The expiry is a durable timer: it fires even if every process restarted in between.
 
