@@ -54,6 +54,9 @@ func (s *Server) sessionByToken(c echo.Context) (dbq.GetSessionByTokenHashRow, b
 }
 
 func (s *Server) onboardingPage(c echo.Context) error {
+	if err := s.throttlePage(c); err != nil {
+		return err
+	}
 	row, ok, err := s.sessionByToken(c)
 	if err != nil {
 		return err
@@ -216,21 +219,50 @@ func (s *Server) onboardingCallback(c echo.Context) error {
 	})
 	if err != nil {
 		// Rejected by the validator (already processing or decided), or the workflow is gone:
-		// the row says what to answer.
+		// the code was not accepted, so it goes at once; the row says what to answer.
+		s.eraseUnusedCode(c, session.ID, in.CodeSecretID)
 		return s.answerFromRow(c, session.ID, err)
 	}
 	var out domain.Outcome
 	if err := handle.Get(waitCtx, &out); err != nil {
 		if waitRanOut(ctx, waitCtx, err) {
+			// Still deciding: the session may yet record this code; retention prunes it if not.
 			return c.JSON(http.StatusAccepted, decisionResponse{Status: domain.StatusProcessing})
 		}
+		s.eraseUnusedCode(c, session.ID, in.CodeSecretID)
 		return s.answerFromRow(c, session.ID, err)
 	}
+	// A repeated callback (same Update id) is answered with the first one's outcome: its own
+	// copy of the code was never used.
+	s.eraseUnusedCode(c, session.ID, in.CodeSecretID)
 	answer := decisionResponse{Status: out.Status, RedirectURL: out.RedirectURL}
 	if out.Retry {
 		answer.Retry = &retryResponse{Reason: out.Reason, Message: out.Message}
 	}
 	return c.JSON(http.StatusOK, answer)
+}
+
+// eraseUnusedCode erases the OAuth code this callback stored unless the session references it
+// (the workflow accepted it; the activity that spends it erases it). A refused callback's code
+// must not linger as a secret. A failure only logs: retention deletes unreferenced codes.
+func (s *Server) eraseUnusedCode(c echo.Context, sessionID, secretID string) {
+	if secretID == "" {
+		return
+	}
+	ctx := context.WithoutCancel(c.Request().Context())
+	err := s.deps.Store.InTx(ctx, func(q *dbq.Queries) error {
+		session, err := q.GetSession(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		if opt.Deref(session.OauthCodeSecretID) == secretID {
+			return nil
+		}
+		return secretstore.Erase(ctx, q, &secretID)
+	})
+	if err != nil {
+		s.log(c).Warn("erasing a refused callback's code failed; retention will", "session_id", sessionID, "error", err)
+	}
 }
 
 // answerFromRow answers a callback whose Update did not run, from PostgreSQL.
@@ -271,6 +303,9 @@ func (s *Server) answerDecided(c echo.Context, session dbq.OnboardingSession) er
 // page's headers on every answer; an unknown token is 404 not_found.
 func (s *Server) pageSession(c echo.Context) (dbq.OnboardingSession, error) {
 	pageHeaders(c)
+	if err := s.throttlePage(c); err != nil {
+		return dbq.OnboardingSession{}, err
+	}
 	row, ok, err := s.sessionByToken(c)
 	if err != nil {
 		return dbq.OnboardingSession{}, err

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"cmp"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,6 +20,19 @@ const (
 	scopeWrite         = "write"
 	scopeReveal        = "reveal"
 	scopeHealthRefresh = "health_refresh"
+	// The onboarding page's scopes: counted per token and per client IP, not per API key.
+	scopePageToken = "page_token"
+	scopePageIP    = "page_ip"
+)
+
+// Default budgets of the onboarding page's endpoints (GET /onboard/{token}, its callback and its
+// status poll), per minute. A real user opens the page a few times and the page polls the status
+// about once a second while a decision is pending: 60 per token leaves room for that, and 300
+// per IP for a few dozen users behind one NAT, while a script guessing tokens or flooding a
+// callback with codes is stopped within the minute.
+const (
+	defaultPagePerTokenPerMinute = 60
+	defaultPagePerIPPerMinute    = 300
 )
 
 // specialScopes are routes with their own budget, outside the read/write ones.
@@ -78,14 +93,47 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
 		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
 		if int(count) > limit {
-			retry := int(reset.Sub(now).Seconds() + 0.999)
-			e := apierr.New(apierr.CodeRateLimited, "Rate limit of %d %s requests per %s exceeded; retry after %d s.",
-				limit, scope, windowName(window), retry)
-			e.Header = http.Header{"Retry-After": {strconv.Itoa(max(retry, 1))}}
-			return e
+			return rateLimited(limit, scope, window, reset.Sub(now))
 		}
 		return next(c)
 	}
+}
+
+func rateLimited(limit int, scope string, window, untilReset time.Duration) error {
+	retry := int(untilReset.Seconds() + 0.999)
+	e := apierr.New(apierr.CodeRateLimited, "Rate limit of %d %s requests per %s exceeded; retry after %d s.",
+		limit, scope, windowName(window), retry)
+	e.Header = http.Header{"Retry-After": {strconv.Itoa(max(retry, 1))}}
+	return e
+}
+
+// throttlePage counts a request of the onboarding page's endpoints in the same PostgreSQL fixed
+// windows as the API's budgets, first per client IP (so a flood of made-up tokens costs one
+// counter), then per token (its SHA-256, never the token itself).
+func (s *Server) throttlePage(c echo.Context) error {
+	cfg := s.deps.Config
+	perIP := cmp.Or(max(cfg.RateLimitPagePerIPPerMinute, 0), defaultPagePerIPPerMinute)
+	perToken := cmp.Or(max(cfg.RateLimitPagePerTokenPerMinute, 0), defaultPagePerTokenPerMinute)
+	now := s.deps.Now()
+	start := now.Truncate(time.Minute)
+	ctx := c.Request().Context()
+	for _, b := range []struct {
+		scope, key string
+		limit      int
+	}{
+		{scopePageIP, "ip:" + c.RealIP(), perIP},
+		{scopePageToken, "token:" + hex.EncodeToString(tokenHash(c.Param("token"))), perToken},
+	} {
+		count, err := s.deps.Store.IncrementRateLimit(ctx, dbq.IncrementRateLimitParams{APIKeyID: b.key, Scope: b.scope, WindowStart: start})
+		if err != nil {
+			return err
+		}
+		if int(count) > b.limit {
+			s.log(c).Warn("onboarding page throttled", "scope", b.scope, "limit", b.limit)
+			return rateLimited(b.limit, b.scope, time.Minute, start.Add(time.Minute).Sub(now))
+		}
+	}
+	return nil
 }
 
 func windowName(d time.Duration) string {

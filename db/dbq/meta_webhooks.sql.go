@@ -7,7 +7,28 @@ package dbq
 
 import (
 	"context"
+	"time"
 )
+
+const claimMetaWebhookDelivery = `-- name: ClaimMetaWebhookDelivery :one
+INSERT INTO meta_webhook_deliveries (content_hash, workflow_id) VALUES ($1, $2)
+ON CONFLICT (content_hash) DO UPDATE SET workflow_id = meta_webhook_deliveries.workflow_id
+RETURNING started_at
+`
+
+type ClaimMetaWebhookDeliveryParams struct {
+	ContentHash string
+	WorkflowID  string
+}
+
+// Read before any workflow starts: the delivery's row, created if absent. A row with started_at
+// is a delivery already handed to a workflow (a retry, a duplicate or a replay): nothing starts.
+func (q *Queries) ClaimMetaWebhookDelivery(ctx context.Context, arg ClaimMetaWebhookDeliveryParams) (*time.Time, error) {
+	row := q.db.QueryRow(ctx, claimMetaWebhookDelivery, arg.ContentHash, arg.WorkflowID)
+	var started_at *time.Time
+	err := row.Scan(&started_at)
+	return started_at, err
+}
 
 const listActiveWabaConnectionsForHealth = `-- name: ListActiveWabaConnectionsForHealth :many
 SELECT id, partner_id, tenant_id, session_id, name, waba_id, phone_number_id, business_id, display_phone_number, verified_name, status, connection_mode, webhook_url, webhook_verify_token_ciphertext, metadata, coexistence_status, history_sync_triggered_at, contact_sync_triggered_at, heartbeat_applies, heartbeat_status, heartbeat_last_confirmed_at, heartbeat_next_due_at, health, access_token_secret_id, registration_pin_secret_id, registered_at, token_issued_at, token_expires_at, token_status, created_at, updated_at, disconnected_at, disconnect_reason FROM connections WHERE waba_id = $1 AND status = 'active' ORDER BY created_at, id FOR UPDATE
@@ -69,19 +90,12 @@ func (q *Queries) ListActiveWabaConnectionsForHealth(ctx context.Context, wabaID
 	return items, nil
 }
 
-const recordMetaWebhookDelivery = `-- name: RecordMetaWebhookDelivery :exec
-INSERT INTO meta_webhook_deliveries (content_hash, workflow_id) VALUES ($1, $2)
-ON CONFLICT (content_hash) DO NOTHING
+const markMetaWebhookDeliveryStarted = `-- name: MarkMetaWebhookDeliveryStarted :exec
+UPDATE meta_webhook_deliveries SET started_at = now() WHERE content_hash = $1 AND started_at IS NULL
 `
 
-type RecordMetaWebhookDeliveryParams struct {
-	ContentHash string
-	WorkflowID  string
-}
-
-// One row per distinct delivery (content hash) handed to a workflow; a duplicate changes nothing.
-func (q *Queries) RecordMetaWebhookDelivery(ctx context.Context, arg RecordMetaWebhookDeliveryParams) error {
-	_, err := q.db.Exec(ctx, recordMetaWebhookDelivery, arg.ContentHash, arg.WorkflowID)
+func (q *Queries) MarkMetaWebhookDeliveryStarted(ctx context.Context, contentHash string) error {
+	_, err := q.db.Exec(ctx, markMetaWebhookDeliveryStarted, contentHash)
 	return err
 }
 

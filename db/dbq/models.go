@@ -111,6 +111,7 @@ type MetaWebhookDelivery struct {
 	ContentHash string
 	ReceivedAt  time.Time
 	WorkflowID  string
+	StartedAt   *time.Time
 }
 
 type OnboardingSession struct {

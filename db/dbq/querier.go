@@ -15,6 +15,9 @@ type Querier interface {
 	AlignHeartbeatDue(ctx context.Context, arg AlignHeartbeatDueParams) (Connection, error)
 	// Inserts an in-progress record, or returns nothing when one exists (the caller then reads it).
 	ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyKeyParams) (IdempotencyRecord, error)
+	// Read before any workflow starts: the delivery's row, created if absent. A row with started_at
+	// is a delivery already handed to a workflow (a retry, a duplicate or a replay): nothing starts.
+	ClaimMetaWebhookDelivery(ctx context.Context, arg ClaimMetaWebhookDeliveryParams) (*time.Time, error)
 	// Takes the WABA's claim when it is free, expired, or already ours (a retried activity).
 	ClaimWaba(ctx context.Context, arg ClaimWabaParams) (WabaClaim, error)
 	CompleteIdempotencyRecord(ctx context.Context, arg CompleteIdempotencyRecordParams) error
@@ -30,6 +33,9 @@ type Querier interface {
 	EndSession(ctx context.Context, arg EndSessionParams) (OnboardingSession, error)
 	// The row stays (audit trail); only the ciphertext goes.
 	EraseSecret(ctx context.Context, id string) error
+	// OAuth codes a session references but never spent (the session ended otherwise): the
+	// ciphertext goes, the row stays for the session's reference.
+	EraseStaleOAuthCodes(ctx context.Context, createdAt time.Time) (int64, error)
 	// Rotation: the old key keeps working until the end of the grace window, never longer than it
 	// already would have.
 	ExpireAPIKey(ctx context.Context, arg ExpireAPIKeyParams) (APIKey, error)
@@ -109,6 +115,7 @@ type Querier interface {
 	MarkConnectionDisconnected(ctx context.Context, arg MarkConnectionDisconnectedParams) (Connection, error)
 	// A Graph 190 on any call with the connection's token (SPEC §7.1); re-onboarding sets it valid.
 	MarkConnectionTokenExpired(ctx context.Context, id string) error
+	MarkMetaWebhookDeliveryStarted(ctx context.Context, contentHash string) error
 	MarkRescueChecked(ctx context.Context, id string) error
 	MarkSessionProcessing(ctx context.Context, arg MarkSessionProcessingParams) (OnboardingSession, error)
 	// First page open: pending → started. Returns no row when the session was not pending.
@@ -118,17 +125,20 @@ type Querier interface {
 	// Attempts go with their event (ON DELETE CASCADE). Events still being delivered are kept.
 	PruneEvents(ctx context.Context, createdAt time.Time) (int64, error)
 	PruneIdempotencyRecords(ctx context.Context, createdAt time.Time) (int64, error)
-	// Dedupe records of Meta's deliveries; Meta retries for 36 h, far inside any retention.
+	// Dedupe records of Meta's deliveries. The caller keeps them longer than the age past which a
+	// delivery is refused anyway (metawebhook.MaxAge), so a replay is always caught by one or the other.
 	PruneMetaWebhookDeliveries(ctx context.Context, receivedAt time.Time) (int64, error)
 	PruneRateLimitCounters(ctx context.Context, windowStart time.Time) (int64, error)
 	PruneSecretRevealAudit(ctx context.Context, createdAt time.Time) (int64, error)
+	// OAuth codes no session references (refused or repeated callbacks): deleted outright. Meta's
+	// codes expire 30 s after issue, so the caller's cutoff leaves ample time for a callback in
+	// flight to be recorded by its session.
+	PruneUnreferencedOAuthCodes(ctx context.Context, createdAt time.Time) (int64, error)
 	// Finished webhook updates; the counter that numbers them lives in waba_counters and is kept.
 	PruneWebhookUpdates(ctx context.Context, completedAt *time.Time) (int64, error)
 	// One statement records the attempt and moves the event's status, so the two never disagree.
 	// A delivered event stays delivered: a later replay that fails does not undo the receipt.
 	RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryAttemptParams) (DeliveryAttempt, error)
-	// One row per distinct delivery (content hash) handed to a workflow; a duplicate changes nothing.
-	RecordMetaWebhookDelivery(ctx context.Context, arg RecordMetaWebhookDeliveryParams) error
 	// A 4xx/5xx leaves the key free for a corrected retry.
 	ReleaseIdempotencyRecord(ctx context.Context, arg ReleaseIdempotencyRecordParams) error
 	ReleaseWaba(ctx context.Context, arg ReleaseWabaParams) error

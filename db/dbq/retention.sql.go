@@ -10,6 +10,21 @@ import (
 	"time"
 )
 
+const eraseStaleOAuthCodes = `-- name: EraseStaleOAuthCodes :execrows
+UPDATE secrets SET ciphertext = NULL, erased_at = now()
+WHERE kind = 'oauth_code' AND ciphertext IS NOT NULL AND created_at < $1
+`
+
+// OAuth codes a session references but never spent (the session ended otherwise): the
+// ciphertext goes, the row stays for the session's reference.
+func (q *Queries) EraseStaleOAuthCodes(ctx context.Context, createdAt time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, eraseStaleOAuthCodes, createdAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const pruneEvents = `-- name: PruneEvents :execrows
 DELETE FROM events WHERE created_at < $1 AND status <> 'pending'
 `
@@ -39,7 +54,8 @@ const pruneMetaWebhookDeliveries = `-- name: PruneMetaWebhookDeliveries :execrow
 DELETE FROM meta_webhook_deliveries WHERE received_at < $1
 `
 
-// Dedupe records of Meta's deliveries; Meta retries for 36 h, far inside any retention.
+// Dedupe records of Meta's deliveries. The caller keeps them longer than the age past which a
+// delivery is refused anyway (metawebhook.MaxAge), so a replay is always caught by one or the other.
 func (q *Queries) PruneMetaWebhookDeliveries(ctx context.Context, receivedAt time.Time) (int64, error) {
 	result, err := q.db.Exec(ctx, pruneMetaWebhookDeliveries, receivedAt)
 	if err != nil {
@@ -54,6 +70,22 @@ DELETE FROM secret_reveal_audit WHERE created_at < $1
 
 func (q *Queries) PruneSecretRevealAudit(ctx context.Context, createdAt time.Time) (int64, error) {
 	result, err := q.db.Exec(ctx, pruneSecretRevealAudit, createdAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const pruneUnreferencedOAuthCodes = `-- name: PruneUnreferencedOAuthCodes :execrows
+DELETE FROM secrets s WHERE s.kind = 'oauth_code' AND s.created_at < $1
+  AND NOT EXISTS (SELECT 1 FROM onboarding_sessions o WHERE o.oauth_code_secret_id = s.id)
+`
+
+// OAuth codes no session references (refused or repeated callbacks): deleted outright. Meta's
+// codes expire 30 s after issue, so the caller's cutoff leaves ample time for a callback in
+// flight to be recorded by its session.
+func (q *Queries) PruneUnreferencedOAuthCodes(ctx context.Context, createdAt time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneUnreferencedOAuthCodes, createdAt)
 	if err != nil {
 		return 0, err
 	}

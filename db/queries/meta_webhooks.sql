@@ -1,7 +1,12 @@
--- name: RecordMetaWebhookDelivery :exec
--- One row per distinct delivery (content hash) handed to a workflow; a duplicate changes nothing.
+-- name: ClaimMetaWebhookDelivery :one
+-- Read before any workflow starts: the delivery's row, created if absent. A row with started_at
+-- is a delivery already handed to a workflow (a retry, a duplicate or a replay): nothing starts.
 INSERT INTO meta_webhook_deliveries (content_hash, workflow_id) VALUES ($1, $2)
-ON CONFLICT (content_hash) DO NOTHING;
+ON CONFLICT (content_hash) DO UPDATE SET workflow_id = meta_webhook_deliveries.workflow_id
+RETURNING started_at;
+
+-- name: MarkMetaWebhookDeliveryStarted :exec
+UPDATE meta_webhook_deliveries SET started_at = now() WHERE content_hash = $1 AND started_at IS NULL;
 
 -- name: SetWabaCoexistenceStatus :many
 -- ACCOUNT_OFFBOARDED / ACCOUNT_RECONNECTED (meta.md §4.3) for the WABA's active coexistence

@@ -58,6 +58,10 @@ type Config struct {
 	RateLimitWritePerMinute         int `env:"DUALHOOK_RATE_LIMIT_WRITE_PER_MINUTE" envDefault:"30"`
 	RateLimitRevealPerHour          int `env:"DUALHOOK_RATE_LIMIT_REVEAL_PER_HOUR" envDefault:"60"`
 	RateLimitHealthRefreshPerMinute int `env:"DUALHOOK_RATE_LIMIT_HEALTH_REFRESH_PER_MINUTE" envDefault:"10"`
+	// The onboarding page's endpoints (page, callback, status) per token and per client IP;
+	// 0 means the default (60 and 300 per minute, see docs/security.md).
+	RateLimitPagePerTokenPerMinute int `env:"DUALHOOK_RATE_LIMIT_PAGE_PER_TOKEN_PER_MINUTE" envDefault:"60"`
+	RateLimitPagePerIPPerMinute    int `env:"DUALHOOK_RATE_LIMIT_PAGE_PER_IP_PER_MINUTE" envDefault:"300"`
 
 	// DeliverySchedule is the wait after each failed event delivery attempt (SPEC §8.3); its
 	// length + 1 is the number of attempts. Unset means the SPEC's 1m,5m,15m,1h,6h,24h, or a

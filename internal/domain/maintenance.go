@@ -48,4 +48,6 @@ type PruneResult struct {
 	// WebhookUpdates and MetaWebhookDeliveries follow the events' retention.
 	WebhookUpdates        int64
 	MetaWebhookDeliveries int64
+	// OAuthCodes counts the OAuth code secrets deleted (unreferenced) or erased (stale).
+	OAuthCodes int64
 }

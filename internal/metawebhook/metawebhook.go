@@ -213,3 +213,24 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
+
+// MaxAge is how old a change may be (entry[].time) and still be acted on. Meta retries a
+// delivery it could not hand over for up to 36 hours, then drops it (meta.md §7.1); 48 hours
+// keeps every genuine retry with 12 hours to spare for clock skew and queueing, and refuses a
+// captured, validly signed body (say a PARTNER_REMOVED) replayed after that, when the
+// numbers onboarded since would otherwise be disconnected. The dedupe records are kept at least
+// this long (retention), so a replay inside the window is caught by the record instead.
+const MaxAge = 48 * time.Hour
+
+// Fresh splits changes into those produced within MaxAge of now and those older. A change
+// without a time (Meta always sends entry.time) cannot prove its age and counts as stale.
+func Fresh(changes []Change, now time.Time) (fresh, stale []Change) {
+	for _, c := range changes {
+		if c.Time.IsZero() || now.Sub(c.Time) > MaxAge {
+			stale = append(stale, c)
+			continue
+		}
+		fresh = append(fresh, c)
+	}
+	return fresh, stale
+}

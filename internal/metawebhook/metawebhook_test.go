@@ -64,3 +64,14 @@ func TestHashIsOfTheExactBytes(t *testing.T) {
 	assert.NotEqual(t, metawebhook.Hash([]byte("a")), metawebhook.Hash([]byte("a ")))
 	assert.Len(t, metawebhook.Hash(nil), 64)
 }
+
+func TestFreshRefusesChangesOlderThanMetasRetryWindow(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	late := metawebhook.Change{Field: "account_update", Time: now.Add(-35 * time.Hour)}
+	old := metawebhook.Change{Field: "account_update", Time: now.Add(-metawebhook.MaxAge - time.Second)}
+	undated := metawebhook.Change{Field: "account_update"}
+	fresh, stale := metawebhook.Fresh([]metawebhook.Change{late, old, undated}, now)
+	assert.Equal(t, []metawebhook.Change{late}, fresh, "Meta's retries last 36 h: still acted on")
+	assert.Equal(t, []metawebhook.Change{old, undated}, stale)
+	assert.Greater(t, metawebhook.MaxAge, 36*time.Hour)
+}
