@@ -215,11 +215,11 @@ func (c Config) ValidateServe() error {
 	if c.OperatorToken != "" && len(c.OperatorToken) < 24 {
 		return errors.New("config: DUALHOOK_OPERATOR_TOKEN must be at least 24 characters")
 	}
-	if c.MaxAPIKeysPerPartner < 1 {
-		return errors.New("config: DUALHOOK_MAX_API_KEYS_PER_PARTNER must be at least 1")
+	if c.MaxAPIKeysPerPartner < 0 {
+		return errors.New("config: DUALHOOK_MAX_API_KEYS_PER_PARTNER must not be negative (0 turns the cap off)")
 	}
-	if c.RateLimitPartnerRevealPerHour < 1 {
-		return errors.New("config: DUALHOOK_RATE_LIMIT_PARTNER_REVEAL_PER_HOUR must be at least 1")
+	if c.RateLimitPartnerRevealPerHour < 0 {
+		return errors.New("config: DUALHOOK_RATE_LIMIT_PARTNER_REVEAL_PER_HOUR must not be negative")
 	}
 	return nil
 }
