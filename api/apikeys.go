@@ -73,6 +73,9 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	if err := bad.err(); err != nil {
 		return err
 	}
+	if err := refuseRotatedOutKey(c); err != nil {
+		return err
+	}
 	key, row, err := s.partnerService().CreateKey(c.Request().Context(), partnerOf(c).ID, req.Name)
 	if err != nil {
 		return err
@@ -112,6 +115,9 @@ func (s *Server) rotateAPIKey(c echo.Context) error {
 		}
 		grace = time.Duration(secs) * time.Second
 	}
+	if err := refuseRotatedOutKey(c); err != nil {
+		return err
+	}
 	key, fresh, old, err := s.partnerService().RotateKey(c.Request().Context(), partnerOf(c).ID, id, grace)
 	if err != nil {
 		return err
@@ -120,6 +126,16 @@ func (s *Server) rotateAPIKey(c echo.Context) error {
 	out.Key = key.Plaintext
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, out)
+}
+
+// refuseRotatedOutKey is the 403 for a key that is being rotated out (or otherwise set to
+// expire): it keeps working for its grace window, but it may not mint keys that outlive it.
+func refuseRotatedOutKey(c echo.Context) error {
+	if k := apiKeyOf(c); k.ReplacedBy != nil || k.ExpiresAt != nil {
+		return apierr.New(apierr.CodeForbidden,
+			"This API key is being rotated out and cannot create or rotate API keys; use the key that replaced it.")
+	}
+	return nil
 }
 
 func (s *Server) revokeAPIKey(c echo.Context) error {

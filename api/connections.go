@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -119,10 +120,19 @@ type tenantResponse struct {
 	Sessions    []SessionResponse    `json:"sessions"`
 }
 
+// tenantParam is the tenantId path segment percent-decoded exactly once. Echo's parameter is
+// already decoded when the path needed no raw form (no %2F and the like) and still escaped
+// otherwise, so decoding it again would turn "100%25" into an invalid escape and "a%2541" into
+// "aA"; the segment is taken from the request's escaped path instead and decoded here alone.
+func tenantParam(c echo.Context) (string, error) {
+	escaped := c.Request().URL.EscapedPath()
+	return url.PathUnescape(escaped[strings.LastIndexByte(escaped, '/')+1:])
+}
+
 // getTenant answers 200 with empty lists for a tenant never seen (SPEC §7.2): tenants are the
 // partner's own ids, not ours to know.
 func (s *Server) getTenant(c echo.Context) error {
-	tenantID, err := url.PathUnescape(c.Param("tenantId"))
+	tenantID, err := tenantParam(c)
 	if err != nil || tenantID == "" || len([]rune(tenantID)) > 128 || !printable(tenantID) {
 		return apierr.InvalidFields(map[string]string{"tenantId": "must be 1 to 128 printable characters"})
 	}

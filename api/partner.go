@@ -63,7 +63,7 @@ func RenderPartner(p dbq.Partner, cfg config.Config, now time.Time) PartnerRespo
 }
 
 func (s *Server) partnerService() *partners.Service {
-	return &partners.Service{Store: s.deps.Store, Ring: s.deps.Ring, Egress: s.egress, Now: s.deps.Now}
+	return &partners.Service{Store: s.deps.Store, Ring: s.deps.Ring, Egress: s.egress, Now: s.deps.Now, MaxKeys: s.deps.Config.MaxAPIKeysPerPartner}
 }
 
 func (s *Server) getPartner(c echo.Context) error {

@@ -87,22 +87,41 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		over := int(count) > limit
+		what := scope + " requests"
+		if scope == scopeReveal && !over {
+			// The partner's keys share a reveal budget too, so minting keys does not multiply
+			// reveals. Its counter lives in the same table under the partner's id (which never
+			// looks like a key id); a request refused per key is not counted against it.
+			plimit := partnerRevealBudget(s.deps.Config, limit)
+			pcount, err := s.deps.Store.IncrementRateLimit(c.Request().Context(), dbq.IncrementRateLimitParams{
+				APIKeyID: partner.ID, Scope: scope, WindowStart: start,
+			})
+			if err != nil {
+				return err
+			}
+			// Report whichever budget is closer to running out.
+			if plimit-int(pcount) < limit-int(count) {
+				limit, count, over, what = plimit, pcount, int(pcount) > plimit, scope+" requests across all of the partner's API keys"
+			}
+		}
 		remaining := max(limit-int(count), 0)
 		h := c.Response().Header()
 		h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
 		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		if int(count) > limit {
-			return rateLimited(limit, scope, window, reset.Sub(now))
+		if over {
+			return rateLimited(limit, what, window, reset.Sub(now))
 		}
 		return next(c)
 	}
 }
 
-func rateLimited(limit int, scope string, window, untilReset time.Duration) error {
+// rateLimited is the 429 of a spent budget; what names it ("write requests", …).
+func rateLimited(limit int, what string, window, untilReset time.Duration) error {
 	retry := int(untilReset.Seconds() + 0.999)
-	e := apierr.New(apierr.CodeRateLimited, "Rate limit of %d %s requests per %s exceeded; retry after %d s.",
-		limit, scope, windowName(window), retry)
+	e := apierr.New(apierr.CodeRateLimited, "Rate limit of %d %s per %s exceeded; retry after %d s.",
+		limit, what, windowName(window), retry)
 	e.Header = http.Header{"Retry-After": {strconv.Itoa(max(retry, 1))}}
 	return e
 }
@@ -130,10 +149,17 @@ func (s *Server) throttlePage(c echo.Context) error {
 		}
 		if int(count) > b.limit {
 			s.log(c).Warn("onboarding page throttled", "scope", b.scope, "limit", b.limit)
-			return rateLimited(b.limit, b.scope, time.Minute, start.Add(time.Minute).Sub(now))
+			return rateLimited(b.limit, b.scope+" requests", time.Minute, start.Add(time.Minute).Sub(now))
 		}
 	}
 	return nil
+}
+
+// partnerRevealBudget is the hourly reveal budget all of a partner's keys share: the configured
+// one, or the partner's per-key budget when that is higher (an operator who raised a partner's
+// reveal budget meant it to be usable). Unset (0) configuration shares the per-key budget.
+func partnerRevealBudget(cfg config.Config, perKey int) int {
+	return max(cfg.RateLimitPartnerRevealPerHour, perKey)
 }
 
 func windowName(d time.Duration) string {

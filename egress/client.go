@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,9 @@ func (p Policy) NewClient(timeout time.Duration) *http.Client {
 		MaxIdleConnsPerHost:    4,
 		IdleConnTimeout:        90 * time.Second,
 		ExpectContinueTimeout:  time.Second,
+	}
+	if p.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: p.RootCAs, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{
 		Transport: &guardTransport{policy: p, next: tr},
@@ -94,8 +98,54 @@ func (p Policy) dialContext(timeout time.Duration) func(ctx context.Context, net
 				return p.controlCheck(network, address, devHost)
 			},
 		}
-		return d.DialContext(ctx, network, addr)
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if p.allowListed(conn.RemoteAddr(), devHost) {
+			return &allowListedConn{Conn: conn}, nil
+		}
+		return conn, nil
 	}
+}
+
+// allowListed reports whether a connection went to an address that is not public and was
+// reached only because of AllowCIDRs (the dev-mode loopback relaxation is not counted).
+func (p Policy) allowListed(remote net.Addr, devHost bool) bool {
+	ap, err := netip.ParseAddrPort(remote.String())
+	if err != nil {
+		return true // unknown: treat as internal
+	}
+	a := ap.Addr().WithZone("")
+	if a.Is4In6() {
+		a = a.Unmap()
+	}
+	category := Classify(a)
+	if category == "" {
+		return false
+	}
+	return !(p.DevMode && devHost && category == CategoryLoopback)
+}
+
+// allowListedConn marks a connection that reached a private address through AllowCIDRs.
+type allowListedConn struct{ net.Conn }
+
+// ReachedAllowListed reports whether conn (as httptrace.GotConnInfo hands it over, TLS or not)
+// was opened by a Policy client to a non-public address that only AllowCIDRs let through.
+// DUALHOOK_EGRESS_ALLOW_CIDRS is install-wide: every partner can aim at such an address, so
+// callers must not show one partner what an internal host answered.
+func ReachedAllowListed(conn net.Conn) bool {
+	for conn != nil {
+		switch c := conn.(type) {
+		case *allowListedConn:
+			return true
+		case interface{ NetConn() net.Conn }:
+			conn = c.NetConn()
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // controlCheck is the dial-time gate: address is the literal IP:port the

@@ -21,6 +21,7 @@
 package egress
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
@@ -45,6 +46,9 @@ type Policy struct {
 	// Nil means net.DefaultResolver. Tests inject a resolver whose Dial
 	// answers from an in-process DNS server.
 	Resolver *net.Resolver
+	// RootCAs, when set, replaces the system's certificate roots for NewClient (tests trust
+	// their own servers with it). Nil means the system roots.
+	RootCAs *x509.CertPool
 
 	// dialGuard, when set, runs in net.Dialer.Control after the policy
 	// allowed an address. Tests use it as a safety net that refuses (and

@@ -15,8 +15,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -53,7 +55,8 @@ type Result struct {
 	HTTPStatus *int `json:"httpStatus"`
 	// ReceivedPreview is the start of the response body: whitespace
 	// trimmed, at most 200 characters, valid UTF-8, with the verify token
-	// redacted should the endpoint echo it.
+	// redacted should the endpoint echo it. It is empty when the answer came
+	// from a private address that only the egress allow-list let through.
 	ReceivedPreview string `json:"receivedPreview"`
 	// Detail explains a failure for the operator's logs (for example
 	// "timeout" or "address denied by egress policy"). It never contains
@@ -90,6 +93,12 @@ func Run(ctx context.Context, client *http.Client, rawURL, verifyToken string) R
 	req.Header.Set("User-Agent", UserAgent)
 	req.Close = true
 
+	// Which connection answered decides whether its reply may be quoted back (see below).
+	var internal atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { internal.Store(egress.ReachedAllowListed(info.Conn)) },
+	}))
+
 	c := noRedirects(client)
 	resp, err := c.Do(req)
 	if err != nil {
@@ -99,6 +108,12 @@ func Run(ctx context.Context, client *http.Client, rawURL, verifyToken string) R
 	_ = resp.Body.Close()
 	status := resp.StatusCode
 	res := Result{HTTPStatus: &status, ReceivedPreview: preview(body, verifyToken)}
+	if internal.Load() {
+		// An address the operator allow-listed (DUALHOOK_EGRESS_ALLOW_CIDRS) is open to every
+		// partner: quoting its reply would let any of them read internal hosts through the
+		// 422. The category and status still say what failed.
+		res.ReceivedPreview = ""
+	}
 
 	switch {
 	case status != http.StatusOK:

@@ -2,12 +2,14 @@ package preflight
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -281,4 +283,42 @@ func TestRunEnforcesItsOwnDeadlineAndChallengeShape(t *testing.T) {
 		seen[c] = true
 	}
 	assert.Greater(t, len(seen), 1, "challenges are random")
+}
+
+// DUALHOOK_EGRESS_ALLOW_CIDRS is install-wide: any partner may aim the preflight at an address
+// the operator allow-listed. What such an internal host answers is never quoted back (the
+// preview travels to the partner in the 422); the category and status still say what failed.
+func TestRunDoesNotPreviewAllowListedPrivateAddresses(t *testing.T) {
+	const secret = "INTERNAL-ADMIN db_password=hunter2 aws_secret=AKIAXXXXXXXXXXXXXXXX"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("ok") == "mismatch" {
+			fmt.Fprint(w, secret)
+			return
+		}
+		http.Error(w, secret, http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	policy := egress.Policy{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootCAs: roots}
+	u, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	for query, category := range map[string]string{"ok=error": CategoryEndpointHTTPError, "ok=mismatch": CategoryChallengeMismatch} {
+		res := Run(context.Background(), policy.NewClient(Timeout), "https://"+u.Host+"/hook?"+query, token)
+		assert.False(t, res.OK)
+		assert.Equal(t, category, res.Category, res.Detail)
+		require.NotNil(t, res.HTTPStatus)
+		assert.Empty(t, res.ReceivedPreview)
+		raw, err := json.Marshal(res)
+		require.NoError(t, err)
+		assert.NotContains(t, string(raw), "hunter2")
+		assert.NotContains(t, res.Detail, "hunter2")
+	}
+
+	// The same listener reached through the dev-mode loopback relaxation (a developer's own
+	// machine) keeps its preview, as a public address does (TestRun).
+	dev := egress.Policy{DevMode: true, RootCAs: roots}
+	res := Run(context.Background(), dev.NewClient(Timeout), "https://127.0.0.1:"+u.Port()+"/hook?ok=error", token)
+	assert.Equal(t, CategoryEndpointHTTPError, res.Category, res.Detail)
+	assert.Equal(t, secret, res.ReceivedPreview)
 }

@@ -10,6 +10,26 @@ import (
 	"time"
 )
 
+const countLiveAPIKeys = `-- name: CountLiveAPIKeys :one
+SELECT count(*) FROM api_keys
+WHERE partner_id = $1 AND revoked_at IS NULL
+  AND (expires_at IS NULL OR expires_at > $2::timestamptz)
+`
+
+type CountLiveAPIKeysParams struct {
+	PartnerID string
+	Now       time.Time
+}
+
+// Keys that still authenticate: neither revoked nor expired (a key in its rotation grace window
+// counts).
+func (q *Queries) CountLiveAPIKeys(ctx context.Context, arg CountLiveAPIKeysParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countLiveAPIKeys, arg.PartnerID, arg.Now)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createAPIKey = `-- name: CreateAPIKey :one
 INSERT INTO api_keys (id, partner_id, name, prefix, secret_hash, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -215,6 +235,17 @@ func (q *Queries) ListAPIKeys(ctx context.Context, arg ListAPIKeysParams) ([]API
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockPartnerKeys = `-- name: LockPartnerKeys :exec
+SELECT id FROM partners WHERE id = $1 FOR NO KEY UPDATE
+`
+
+// Serialises key creation per partner, so two concurrent creations cannot both pass the
+// live-key cap. NO KEY UPDATE does not block rows that merely reference the partner.
+func (q *Queries) LockPartnerKeys(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, lockPartnerKeys, id)
+	return err
 }
 
 const revokeAPIKey = `-- name: RevokeAPIKey :one

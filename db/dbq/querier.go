@@ -23,6 +23,9 @@ type Querier interface {
 	CompleteIdempotencyRecord(ctx context.Context, arg CompleteIdempotencyRecordParams) error
 	CompleteSession(ctx context.Context, arg CompleteSessionParams) (OnboardingSession, error)
 	ConfirmHeartbeat(ctx context.Context, arg ConfirmHeartbeatParams) (Connection, error)
+	// Keys that still authenticate: neither revoked nor expired (a key in its rotation grace window
+	// counts).
+	CountLiveAPIKeys(ctx context.Context, arg CountLiveAPIKeysParams) (int64, error)
 	CreateAPIKey(ctx context.Context, arg CreateAPIKeyParams) (APIKey, error)
 	CreatePartner(ctx context.Context, arg CreatePartnerParams) (Partner, error)
 	CreateSecret(ctx context.Context, arg CreateSecretParams) (Secret, error)
@@ -111,6 +114,9 @@ type Querier interface {
 	// Checked inside commits: a holder whose lease expired (and was taken over) must not commit. The
 	// row lock keeps the claim from being taken over until the commit ends.
 	LockHeldWabaClaim(ctx context.Context, arg LockHeldWabaClaimParams) (WabaClaim, error)
+	// Serialises key creation per partner, so two concurrent creations cannot both pass the
+	// live-key cap. NO KEY UPDATE does not block rows that merely reference the partner.
+	LockPartnerKeys(ctx context.Context, id string) error
 	// SPEC §7.4: only an active connection is disconnected; the first reason wins.
 	MarkConnectionDisconnected(ctx context.Context, arg MarkConnectionDisconnectedParams) (Connection, error)
 	// A Graph 190 on any call with the connection's token (SPEC §7.1); re-onboarding sets it valid.

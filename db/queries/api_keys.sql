@@ -40,3 +40,15 @@ RETURNING *;
 -- last_used_at is advisory; writing it at most once a minute keeps authentication cheap.
 UPDATE api_keys SET last_used_at = now()
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+
+-- name: LockPartnerKeys :exec
+-- Serialises key creation per partner, so two concurrent creations cannot both pass the
+-- live-key cap. NO KEY UPDATE does not block rows that merely reference the partner.
+SELECT id FROM partners WHERE id = $1 FOR NO KEY UPDATE;
+
+-- name: CountLiveAPIKeys :one
+-- Keys that still authenticate: neither revoked nor expired (a key in its rotation grace window
+-- counts).
+SELECT count(*) FROM api_keys
+WHERE partner_id = sqlc.arg(partner_id) AND revoked_at IS NULL
+  AND (expires_at IS NULL OR expires_at > sqlc.arg(now)::timestamptz);

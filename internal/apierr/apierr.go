@@ -27,12 +27,14 @@ const (
 	CodePayloadTooLarge         = "payload_too_large"
 	CodeUnsupportedMediaType    = "unsupported_media_type"
 	CodeIdempotencyKeyCollision = "idempotency_key_collision"
-	CodeWebhookPreflightFailed  = "webhook_preflight_failed"
-	CodeRateLimited             = "rate_limited"
-	CodeInternalError           = "internal_error"
-	CodeWebhookSubscribeFailed  = "webhook_subscribe_failed"
-	CodeMetaUnavailable         = "meta_unavailable"
-	CodeServiceUnavailable      = "service_unavailable"
+	// CodeAPIKeyLimitReached [ext]: the partner already has as many live API keys as allowed.
+	CodeAPIKeyLimitReached     = "api_key_limit_reached"
+	CodeWebhookPreflightFailed = "webhook_preflight_failed"
+	CodeRateLimited            = "rate_limited"
+	CodeInternalError          = "internal_error"
+	CodeWebhookSubscribeFailed = "webhook_subscribe_failed"
+	CodeMetaUnavailable        = "meta_unavailable"
+	CodeServiceUnavailable     = "service_unavailable"
 )
 
 type spec struct {
@@ -58,6 +60,7 @@ var codes = map[string]spec{
 	CodePayloadTooLarge:         {http.StatusRequestEntityTooLarge, "invalid_request"},
 	CodeUnsupportedMediaType:    {http.StatusUnsupportedMediaType, "invalid_request"},
 	CodeIdempotencyKeyCollision: {http.StatusUnprocessableEntity, "conflict"},
+	CodeAPIKeyLimitReached:      {http.StatusConflict, "conflict"},
 	CodeWebhookPreflightFailed:  {http.StatusUnprocessableEntity, "invalid_request"},
 	CodeRateLimited:             {http.StatusTooManyRequests, "rate_limited"},
 	CodeInternalError:           {http.StatusInternalServerError, "api_error"},

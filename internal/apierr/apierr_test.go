@@ -22,6 +22,8 @@ func TestCodesMatchTheSpecTable(t *testing.T) {
 		"rate_limited": {429, "rate_limited"}, "internal_error": {500, "api_error"},
 		"webhook_subscribe_failed": {502, "meta"}, "meta_unavailable": {503, "meta"},
 		"service_unavailable": {503, "api_error"},
+		// [ext] codes beyond the SPEC table.
+		"api_key_limit_reached": {409, "conflict"},
 	}
 	assert.Len(t, Codes(), len(want))
 	for code, st := range want {

@@ -62,6 +62,13 @@ type Config struct {
 	// 0 means the default (60 and 300 per minute, see docs/security.md).
 	RateLimitPagePerTokenPerMinute int `env:"DUALHOOK_RATE_LIMIT_PAGE_PER_TOKEN_PER_MINUTE" envDefault:"60"`
 	RateLimitPagePerIPPerMinute    int `env:"DUALHOOK_RATE_LIMIT_PAGE_PER_IP_PER_MINUTE" envDefault:"300"`
+	// RateLimitPartnerRevealPerHour is the secret-reveal budget a partner's keys share, on top of
+	// each key's own: more keys do not mean more reveals. A partner whose per-key reveal budget
+	// is set higher gets that as its shared budget instead.
+	RateLimitPartnerRevealPerHour int `env:"DUALHOOK_RATE_LIMIT_PARTNER_REVEAL_PER_HOUR" envDefault:"120"`
+	// MaxAPIKeysPerPartner caps a partner's live API keys (keys in a rotation grace window
+	// included) created through the API; the operator CLI is not bound by it.
+	MaxAPIKeysPerPartner int `env:"DUALHOOK_MAX_API_KEYS_PER_PARTNER" envDefault:"20"`
 
 	// DeliverySchedule is the wait after each failed event delivery attempt (SPEC §8.3); its
 	// length + 1 is the number of attempts. Unset means the SPEC's 1m,5m,15m,1h,6h,24h, or a
@@ -211,6 +218,12 @@ func (c Config) ValidateServe() error {
 	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < 24 {
 		return errors.New("config: DUALHOOK_OPERATOR_TOKEN must be at least 24 characters")
+	}
+	if c.MaxAPIKeysPerPartner < 0 {
+		return errors.New("config: DUALHOOK_MAX_API_KEYS_PER_PARTNER must not be negative (0 turns the cap off)")
+	}
+	if c.RateLimitPartnerRevealPerHour < 0 {
+		return errors.New("config: DUALHOOK_RATE_LIMIT_PARTNER_REVEAL_PER_HOUR must not be negative")
 	}
 	return nil
 }

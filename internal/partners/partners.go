@@ -41,6 +41,9 @@ type Service struct {
 	Ring   *keyring.Ring
 	Egress egress.Policy
 	Now    func() time.Time
+	// MaxKeys caps a partner's live keys (those that still authenticate, rotated keys in their
+	// grace window included) for CreateKey and RotateKey; 0 means no cap (the operator CLI).
+	MaxKeys int
 }
 
 func (s *Service) now() time.Time {
@@ -199,11 +202,34 @@ func (s *Service) CreateKey(ctx context.Context, partnerID, name string) (apikey
 	var key apikey.Key
 	var row dbq.APIKey
 	err := s.Store.InTx(ctx, func(q *dbq.Queries) error {
+		if err := s.checkKeyCap(ctx, q, partnerID); err != nil {
+			return err
+		}
 		var err error
 		key, row, err = createKey(ctx, q, partnerID, name, nil)
 		return err
 	})
 	return key, row, err
+}
+
+// checkKeyCap refuses one more live key when the partner already has MaxKeys. The partner row
+// is locked first, so concurrent creations are counted one after the other.
+func (s *Service) checkKeyCap(ctx context.Context, q *dbq.Queries, partnerID string) error {
+	if s.MaxKeys <= 0 {
+		return nil
+	}
+	if err := q.LockPartnerKeys(ctx, partnerID); err != nil {
+		return err
+	}
+	n, err := q.CountLiveAPIKeys(ctx, dbq.CountLiveAPIKeysParams{PartnerID: partnerID, Now: s.now()})
+	if err != nil {
+		return err
+	}
+	if n >= int64(s.MaxKeys) {
+		return apierr.New(apierr.CodeAPIKeyLimitReached,
+			"This partner already has %d live API keys, the most allowed (keys in a rotation grace window count); revoke a key you no longer use, or rotate with gracePeriodSeconds 0.", n)
+	}
+	return nil
 }
 
 func createKey(ctx context.Context, q *dbq.Queries, partnerID, name string, expires *time.Time) (apikey.Key, dbq.APIKey, error) {
@@ -231,6 +257,13 @@ func (s *Service) RotateKey(ctx context.Context, partnerID, keyID string, grace 
 		}
 		if current.RevokedAt != nil || (current.ExpiresAt != nil && !s.now().Before(*current.ExpiresAt)) {
 			return apierr.New(apierr.CodeInvalidRequest, "This API key is revoked or expired and cannot be rotated; create a new key instead.")
+		}
+		// With a grace window the rotated key lives on beside its replacement: one more live
+		// key. Without one it stops now, so the count does not grow.
+		if grace > 0 {
+			if err := s.checkKeyCap(ctx, q, partnerID); err != nil {
+				return err
+			}
 		}
 		key, fresh, err = createKey(ctx, q, partnerID, current.Name, nil)
 		if err != nil {
