@@ -50,6 +50,10 @@ type Server struct {
 	deps   Deps
 	egress egress.Policy
 
+	// touch records an API key's use ("last used"); tests count the calls.
+	touch    func(keyID string)
+	lastUsed lastUsedDebounce
+
 	graphOnce sync.Once
 	graph     *metagraph.Client
 	graphErr  error
@@ -74,6 +78,7 @@ func New(d Deps) (*Server, error) {
 		d.Egress = &pol
 	}
 	s := &Server{deps: d, egress: *d.Egress}
+	s.touch = s.touchAPIKey
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
