@@ -32,12 +32,9 @@ func TestMetricsExposeHTTPLatencyByRoute(t *testing.T) {
 	env := apitest.New(t, false)
 	p := env.NewPartner()
 	env.Do(apitest.Request{Method: "GET", Path: "/api/v1/partner", Key: p.Key})
-	res, err := http.Get(env.HTTP.URL + "/metrics")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	assert.Contains(t, string(body), `dualhook_http_request_duration_seconds_count{method="GET",route="/api/v1/partner",status="200"} 1`)
-	assert.NotContains(t, string(body), p.Key)
+	body := scrapeMetrics(t, env.Server) // served on the metrics listener (app.MetricsHandler)
+	assert.Contains(t, body, `dualhook_http_request_duration_seconds_count{method="GET",route="/api/v1/partner",status="200"} 1`)
+	assert.NotContains(t, body, p.Key)
 }
 
 type codecResult struct {

@@ -91,7 +91,6 @@ func New(d Deps) (*Server, error) {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 	e.Any("/temporal-codec/*", s.codec)
 	for prefix, h := range d.Extra {
 		e.Any(prefix+"*", echo.WrapHandler(h))
@@ -144,6 +143,10 @@ func New(d Deps) (*Server, error) {
 
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// MetricsHandler serves the Prometheus metrics; app mounts it on the operator-only metrics
+// listener (DUALHOOK_METRICS_ADDR).
+func (s *Server) MetricsHandler() http.Handler { return s.deps.Metrics.Handler() }
 
 // Routes lists method and path of every registered route (the OpenAPI drift test uses it).
 func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }

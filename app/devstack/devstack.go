@@ -140,9 +140,21 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	metricsLn, err := a.ListenMetrics()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	metricsURL := "(off)"
+	if metricsLn != nil {
+		metricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Serve(gctx, srv.Handler(), ln) })
+	if metricsLn != nil {
+		g.Go(func() error { return a.Serve(gctx, a.MetricsHandler(), metricsLn) })
+	}
 	g.Go(func() error { return a.RunWorker(gctx) })
 
 	api := cfg.PublicOrigin()
@@ -151,6 +163,7 @@ Dualhook dev stack is ready.
   API             %s/api/v1   (OpenAPI: %s/api/v1/openapi.yaml)
   Temporal Web UI %s
   Temporal gRPC   %s
+  Metrics         %s
   PostgreSQL      %s
   Meta sandbox    %s%s
   Try onboarding  %s/_dev/   (creates a session and opens its page; events at /_dev/events)
@@ -159,7 +172,7 @@ Dualhook dev stack is ready.
   API key         %s
 Try: curl -H "Authorization: Bearer $DUALHOOK_API_KEY" %s/api/v1/partner
 Press Ctrl-C to stop.
-`, api, api, temporalUI, cfg.TemporalAddress, app.RedactURL(pg.URL), api, sandbox.Prefix, api,
+`, api, api, temporalUI, cfg.TemporalAddress, metricsURL, app.RedactURL(pg.URL), api, sandbox.Prefix, api,
 		filepath.Join(o.Dir, "credentials.env"), filepath.Join(o.Dir, "credentials.env"), creds["DUALHOOK_PARTNER_ID"],
 		creds["DUALHOOK_API_KEY"], api)
 
