@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -37,12 +38,51 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		key, partner := row.APIKey, row.Partner
 		c.Set(ctxAPIKey, &key)
 		c.Set(ctxPartner, &partner)
-		// Advisory bookkeeping must not slow or fail the request.
-		go func(id string) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = s.deps.Store.TouchAPIKey(ctx, id)
-		}(key.ID)
+		if s.lastUsed.due(key.ID, now) {
+			s.touch(key.ID)
+		}
 		return next(c)
 	}
+}
+
+// lastUsedInterval is how often one process writes a key's "last used" time at most.
+const lastUsedInterval = time.Minute
+
+// lastUsedDebounce remembers when this process last wrote each key's "last used" time, so a
+// burst of authenticated requests costs one write a minute per key, not a goroutine and an
+// UPDATE each. Only authenticated keys enter it; it forgets entries older than the interval
+// once it holds many.
+type lastUsedDebounce struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (d *lastUsedDebounce) due(keyID string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t, ok := d.last[keyID]; ok && now.Sub(t) < lastUsedInterval {
+		return false
+	}
+	if d.last == nil {
+		d.last = map[string]time.Time{}
+	}
+	if len(d.last) >= 10000 {
+		for id, t := range d.last {
+			if now.Sub(t) >= lastUsedInterval {
+				delete(d.last, id)
+			}
+		}
+	}
+	d.last[keyID] = now
+	return true
+}
+
+// touchAPIKey writes the key's "last used" time in the background: advisory bookkeeping must
+// not slow or fail the request.
+func (s *Server) touchAPIKey(id string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.deps.Store.TouchAPIKey(ctx, id)
+	}()
 }

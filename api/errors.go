@@ -66,7 +66,7 @@ func (s *Server) toAPIError(err error, c echo.Context) *apierr.Error {
 		case http.StatusMethodNotAllowed:
 			return apierr.New(apierr.CodeMethodNotAllowed, "Method %s is not allowed here.", c.Request().Method)
 		case http.StatusRequestEntityTooLarge:
-			return apierr.New(apierr.CodePayloadTooLarge, "The request body exceeds %d bytes.", MaxBodyBytes)
+			return apierr.New(apierr.CodePayloadTooLarge, "The request body exceeds %d bytes.", bodyLimitOf(c))
 		case http.StatusUnsupportedMediaType:
 			return apierr.New(apierr.CodeUnsupportedMediaType, "Send the body as application/json.")
 		case http.StatusBadRequest:

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -50,13 +51,26 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		elapsed := time.Since(start)
-		s.deps.Metrics.HTTPDuration.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
-		if route != "/healthz" && route != "/metrics" {
-			s.log(c).Info("request", "method", c.Request().Method, "route", route, "status", status,
+		method := methodLabel(c.Request().Method)
+		s.deps.Metrics.HTTPDuration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+		if route != "/healthz" {
+			s.log(c).Info("request", "method", method, "route", route, "status", status,
 				"duration_ms", elapsed.Milliseconds(), "client_ip", c.RealIP())
 		}
 		return nil
 	}
+}
+
+// methodLabel is the method as a metric label: Go accepts any token as a method, so anything but
+// the standard methods is OTHER; otherwise requests without credentials could grow the metric
+// series (and the logs' vocabulary) without bound.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 // ipExtractor believes X-Forwarded-For only from configured proxies; otherwise a client could

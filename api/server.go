@@ -8,6 +8,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +25,17 @@ import (
 	"github.com/dualhook/dualhook/metagraph"
 )
 
-// MaxBodyBytes is SPEC §1's request body limit (the "64K" given to Echo's BodyLimit).
-const MaxBodyBytes = 64 << 10
+// Request body limits, per route (bodyLimit; the README lists them).
+const (
+	// MaxBodyBytes is SPEC §1's limit: the partner API, the onboarding callback, everything else.
+	MaxBodyBytes = 64 << 10
+	// MaxMetaWebhookBodyBytes is for POST /meta/webhooks: Meta batches changes into one delivery,
+	// and a delivery it cannot hand over it retries until it gives up.
+	MaxMetaWebhookBodyBytes = 1 << 20
+	// MaxCodecBodyBytes is for the Temporal codec endpoint: the Web UI sends whole histories'
+	// payloads.
+	MaxCodecBodyBytes = 4 << 20
+)
 
 // Deps are what the handlers need.
 type Deps struct {
@@ -50,6 +61,10 @@ type Server struct {
 	deps   Deps
 	egress egress.Policy
 
+	// touch records an API key's use ("last used"); tests count the calls.
+	touch    func(keyID string)
+	lastUsed lastUsedDebounce
+
 	graphOnce sync.Once
 	graph     *metagraph.Client
 	graphErr  error
@@ -74,6 +89,7 @@ func New(d Deps) (*Server, error) {
 		d.Egress = &pol
 	}
 	s := &Server{deps: d, egress: *d.Egress}
+	s.touch = s.touchAPIKey
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -82,11 +98,10 @@ func New(d Deps) (*Server, error) {
 	e.Use(s.requestID)
 	e.Use(s.observe)
 	e.Use(s.recoverPanics)
-	e.Use(middleware.BodyLimit("64K"))
+	e.Use(bodyLimit())
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 	e.Any("/temporal-codec/*", s.codec)
 	for prefix, h := range d.Extra {
 		e.Any(prefix+"*", echo.WrapHandler(h))
@@ -137,8 +152,46 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
+const ctxBodyLimit = "dualhook.bodyLimit"
+
+// bodyLimit applies each route's body limit (it runs after routing, so c.Path() is the route).
+func bodyLimit() echo.MiddlewareFunc {
+	limit := func(n int64) echo.MiddlewareFunc {
+		return middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: strconv.FormatInt(n, 10) + "B"})
+	}
+	meta, codec, others := limit(MaxMetaWebhookBodyBytes), limit(MaxCodecBodyBytes), limit(MaxBodyBytes)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		withMeta, withCodec, withOthers := meta(next), codec(next), others(next)
+		return func(c echo.Context) error {
+			switch route := c.Path(); {
+			case route == "/meta/webhooks" && c.Request().Method == http.MethodPost:
+				c.Set(ctxBodyLimit, int64(MaxMetaWebhookBodyBytes))
+				return withMeta(c)
+			case strings.HasPrefix(route, "/temporal-codec/"):
+				c.Set(ctxBodyLimit, int64(MaxCodecBodyBytes))
+				return withCodec(c)
+			default:
+				c.Set(ctxBodyLimit, int64(MaxBodyBytes))
+				return withOthers(c)
+			}
+		}
+	}
+}
+
+// bodyLimitOf is the body limit applied to the request (for the 413's message).
+func bodyLimitOf(c echo.Context) int64 {
+	if n, ok := c.Get(ctxBodyLimit).(int64); ok {
+		return n
+	}
+	return MaxBodyBytes
+}
+
 // Handler is the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// MetricsHandler serves the Prometheus metrics; app mounts it on the operator-only metrics
+// listener (DUALHOOK_METRICS_ADDR).
+func (s *Server) MetricsHandler() http.Handler { return s.deps.Metrics.Handler() }
 
 // Routes lists method and path of every registered route (the OpenAPI drift test uses it).
 func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }

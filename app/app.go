@@ -143,6 +143,29 @@ func (a *App) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
+// MetricsOff is the DUALHOOK_METRICS_ADDR value that disables the metrics listener.
+const MetricsOff = "off"
+
+// ListenMetrics opens the operator-only metrics listener (DUALHOOK_METRICS_ADDR); nil when it is
+// off. /metrics is not on the API listener: it is for Prometheus, not for the internet.
+func (a *App) ListenMetrics() (net.Listener, error) {
+	if a.Config.MetricsAddr == MetricsOff {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", a.Config.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s (DUALHOOK_METRICS_ADDR; \"off\" disables it): %w", a.Config.MetricsAddr, err)
+	}
+	return ln, nil
+}
+
+// MetricsHandler serves GET /metrics and nothing else.
+func (a *App) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	return mux
+}
+
 // Activities builds the activity dependencies.
 func (a *App) Activities() *activities.Activities {
 	return &activities.Activities{Store: a.Store, Ring: a.Ring, Config: a.Config, Logger: a.Logger, Metrics: a.Metrics,

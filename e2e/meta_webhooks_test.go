@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/dualhook/dualhook/api"
 	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/connhealth"
@@ -141,8 +142,8 @@ func TestMetaWebhookWithoutAValidSignatureIsRejectedAndChangesNothing(t *testing
 	assert.Zero(t, recordedDeliveries(t, st, bad.Body))
 	assert.Equal(t, "active", connectionRow(t, st, connID).Status)
 
-	// Over the 64 KiB limit: refused before anything is read into a workflow.
-	huge := []byte(`{"object":"whatsapp_business_account","entry":[],"pad":"` + strings.Repeat("x", 70<<10) + `"}`)
+	// Over the route's 1 MiB limit: refused before anything is read into a workflow.
+	huge := []byte(`{"object":"whatsapp_business_account","entry":[],"pad":"` + strings.Repeat("x", api.MaxMetaWebhookBodyBytes) + `"}`)
 	assert.Equal(t, 413, postMetaWebhook(st, huge, metawebhook.Sign(sandbox.DefaultConfig().AppSecret, huge)).Status)
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,11 +103,20 @@ func Run(ctx context.Context, o Options) error {
 	progress("migrations: %d applied", len(applied))
 
 	temporalUI := "(external: " + cfg.TemporalAddress + ")"
+	// The Web UI can only be given the codec's URL, not the operator token (a header), and the
+	// token never goes in a path: dev mode serves a tokenless codec on its own loopback listener
+	// (api.Server.DevCodecHandler), never on the API's.
+	var codecLn net.Listener
 	if os.Getenv("TEMPORAL_ADDRESS") == "" {
-		codec := cfg.PublicOrigin() + "/temporal-codec/" + cfg.OperatorToken
+		codecLn, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("dev codec: %w", err)
+		}
+		defer codecLn.Close()
 		t, err := StartTemporal(ctx, TemporalOptions{
 			Port: envInt("DUALHOOK_DEV_TEMPORAL_PORT", 7233), UIPort: envInt("DUALHOOK_DEV_TEMPORAL_UI_PORT", 8233),
-			DBFile: filepath.Join(dir, "temporal.db"), CodecEndpoint: codec, LogFile: filepath.Join(dir, "temporal.log"),
+			DBFile: filepath.Join(dir, "temporal.db"), CodecEndpoint: "http://" + codecLn.Addr().String(),
+			LogFile: filepath.Join(dir, "temporal.log"),
 		}, progress)
 		if err != nil {
 			return err
@@ -136,13 +146,32 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	devCodec, err := srv.DevCodecHandler()
+	if err != nil {
+		return err
+	}
 	ln, err := a.Listen()
 	if err != nil {
 		return err
 	}
+	metricsLn, err := a.ListenMetrics()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	metricsURL := "(off)"
+	if metricsLn != nil {
+		metricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Serve(gctx, srv.Handler(), ln) })
+	if metricsLn != nil {
+		g.Go(func() error { return a.Serve(gctx, a.MetricsHandler(), metricsLn) })
+	}
+	if codecLn != nil {
+		g.Go(func() error { return a.Serve(gctx, devCodec, codecLn) })
+	}
 	g.Go(func() error { return a.RunWorker(gctx) })
 
 	api := cfg.PublicOrigin()
@@ -151,6 +180,7 @@ Dualhook dev stack is ready.
   API             %s/api/v1   (OpenAPI: %s/api/v1/openapi.yaml)
   Temporal Web UI %s
   Temporal gRPC   %s
+  Metrics         %s
   PostgreSQL      %s
   Meta sandbox    %s%s
   Try onboarding  %s/_dev/   (creates a session and opens its page; events at /_dev/events)
@@ -159,7 +189,7 @@ Dualhook dev stack is ready.
   API key         %s
 Try: curl -H "Authorization: Bearer $DUALHOOK_API_KEY" %s/api/v1/partner
 Press Ctrl-C to stop.
-`, api, api, temporalUI, cfg.TemporalAddress, app.RedactURL(pg.URL), api, sandbox.Prefix, api,
+`, api, api, temporalUI, cfg.TemporalAddress, metricsURL, app.RedactURL(pg.URL), api, sandbox.Prefix, api,
 		filepath.Join(o.Dir, "credentials.env"), filepath.Join(o.Dir, "credentials.env"), creds["DUALHOOK_PARTNER_ID"],
 		creds["DUALHOOK_API_KEY"], api)
 

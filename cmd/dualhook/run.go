@@ -65,8 +65,17 @@ func runApp(parent context.Context, cfg config.Config, api, worker bool) error {
 		if err != nil {
 			return err
 		}
+		mln, err := a.ListenMetrics()
+		if err != nil {
+			ln.Close()
+			return err
+		}
 		logger.Info("api listening", "addr", ln.Addr().String(), "public_url", cfg.PublicOrigin())
 		g.Go(func() error { return a.Serve(ctx, srv.Handler(), ln) })
+		if mln != nil {
+			logger.Info("metrics listening", "addr", mln.Addr().String())
+			g.Go(func() error { return a.Serve(ctx, a.MetricsHandler(), mln) })
+		}
 	}
 	if worker {
 		g.Go(func() error { return a.RunWorker(ctx) })

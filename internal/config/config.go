@@ -26,6 +26,9 @@ type Config struct {
 	DatabaseURL string `env:"DATABASE_URL"`
 
 	ListenAddr string `env:"DUALHOOK_LISTEN_ADDR" envDefault:"127.0.0.1:8080"`
+	// MetricsAddr is the operator-only listener of /metrics (Prometheus), kept off the public API
+	// listener; "off" disables it.
+	MetricsAddr string `env:"DUALHOOK_METRICS_ADDR" envDefault:"127.0.0.1:9464"`
 	// PublicURL is the origin users reach the API and onboarding page at (onboarding URLs are
 	// built from it).
 	PublicURL       string        `env:"DUALHOOK_PUBLIC_URL" envDefault:"http://127.0.0.1:8080"`
