@@ -7,7 +7,7 @@ SQLC := $(TOOLS_DIR)/sqlc-$(SQLC_VERSION)/sqlc
 GOLANGCI := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test build lint fmt generate check-generated tools test-race bench-delivery bench-onboarding chaos-worker-kill
+.PHONY: dev test build lint fmt generate check-generated tools test-race bench-delivery bench-onboarding chaos-worker-kill fuzz
 
 ## dev: run API, worker, Temporal + Web UI, PostgreSQL and the Meta sandbox locally
 dev: build
@@ -20,6 +20,14 @@ test:
 ## test-race: the same with the race detector (slower)
 test-race:
 	GO_TEST_FLAGS=-race ./scripts/test.sh
+
+## fuzz: run each API fuzz target for FUZZTIME (default 20s) against real services (docs/security.md)
+FUZZTIME ?= 20s
+FUZZ_TARGETS := FuzzRequestBodies FuzzQueryParameters FuzzPathParameters
+fuzz:
+	@for target in $(FUZZ_TARGETS); do \
+	  TEST_PACKAGES=./api GO_TEST_FLAGS="-run ^$$ -fuzz ^$$target$$ -fuzztime $(FUZZTIME)" ./scripts/test.sh || exit 1; \
+	done
 
 ## bench-delivery: event delivery throughput and latency (prints numbers; docs/events.md)
 bench-delivery:
