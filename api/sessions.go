@@ -384,23 +384,31 @@ func (s *Server) updateSessionWorkflow(ctx context.Context, session dbq.Onboardi
 	if arg != nil {
 		args = append(args, arg)
 	}
+	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	handle, err := s.sessionWorkflows().Update(ctx, session, client.UpdateWorkflowOptions{
 		UpdateID: updateID, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	if err != nil {
-		var notFound *serviceerror.NotFound
-		if errors.As(err, &notFound) || isWorkflowClosed(err) {
-			return nil // the workflow already ended; the caller re-reads the row
+	if err == nil {
+		var out any
+		if len(result) > 0 {
+			out = result[0]
 		}
-		return err
+		err = handle.Get(ctx, out)
 	}
-	var out any
-	if len(result) > 0 {
-		out = result[0]
+	var notFound *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &notFound) || isWorkflowClosed(err):
+		return nil // the workflow already ended; the caller re-reads the row
+	case waitRanOut(reqCtx, ctx, err):
+		// No worker answered in time (none running, or all busy): the request may still take
+		// effect, so the caller should retry, not report a bug.
+		return unavailable("The workflow engine did not answer in time; retry the request.")
 	}
-	return handle.Get(ctx, out)
+	return err
 }
 
 func isWorkflowClosed(err error) bool {

@@ -107,3 +107,14 @@ func TestPageEndpointsAreThrottledPerTokenAndPerIP(t *testing.T) {
 	assert.Equal(t, 429, status(other, guesser), "the IP's budget is spent, even for a real token")
 	assert.Equal(t, 200, status(other, ip("198.51.100.8")), "another client is not affected")
 }
+
+// A cancel that no worker answers within the API's 20 s wait is the engine being unavailable —
+// 503, retryable — not an internal error (found by the path fuzz target).
+func TestCancelWithoutAWorkerAnswersUnavailable(t *testing.T) {
+	t.Parallel()
+	st := stacktest.New(t, stacktest.Options{NoWorker: true})
+	sessionID, _ := st.CreateSession(st.Partner, "no-worker-cancel", nil)
+	res := st.API.Do(apitest.Request{Method: "POST", Path: "/api/v1/onboarding/sessions/" + sessionID + "/cancel", Key: st.Partner.Key})
+	require.Equal(t, 503, res.Status, "%s", res.Body)
+	assert.Equal(t, "service_unavailable", res.Map(t)["error"].(map[string]any)["code"])
+}
