@@ -14,22 +14,22 @@ import (
 
 const acquireReplayLease = `-- name: AcquireReplayLease :execrows
 INSERT INTO replay_leases (partner_id, holder, expires_at)
-VALUES ($1::text, $2::text, $3::timestamptz)
+VALUES ($1::text, $2::text, now() + make_interval(secs => $3::float8))
 ON CONFLICT (partner_id) DO UPDATE
 SET holder = excluded.holder, acquired_at = now(), expires_at = excluded.expires_at
 WHERE replay_leases.expires_at <= now()
 `
 
 type AcquireReplayLeaseParams struct {
-	PartnerID string
-	Holder    string
-	ExpiresAt time.Time
+	PartnerID  string
+	Holder     string
+	TtlSeconds float64
 }
 
 // One bulk replay at a time per partner: takes the partner's lease unless another holder's has
-// not expired yet (0 rows).
+// not expired yet (0 rows). The database's clock dates the lease, so API hosts' clocks do not matter.
 func (q *Queries) AcquireReplayLease(ctx context.Context, arg AcquireReplayLeaseParams) (int64, error) {
-	result, err := q.db.Exec(ctx, acquireReplayLease, arg.PartnerID, arg.Holder, arg.ExpiresAt)
+	result, err := q.db.Exec(ctx, acquireReplayLease, arg.PartnerID, arg.Holder, arg.TtlSeconds)
 	if err != nil {
 		return 0, err
 	}

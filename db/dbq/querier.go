@@ -11,7 +11,7 @@ import (
 
 type Querier interface {
 	// One bulk replay at a time per partner: takes the partner's lease unless another holder's has
-	// not expired yet (0 rows).
+	// not expired yet (0 rows). The database's clock dates the lease, so API hosts' clocks do not matter.
 	AcquireReplayLease(ctx context.Context, arg AcquireReplayLeaseParams) (int64, error)
 	// The heartbeat workflow owns the deadline: it is the last confirmation plus the configured
 	// period, whatever an earlier writer assumed.

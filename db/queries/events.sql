@@ -102,9 +102,9 @@ LIMIT sqlc.arg(row_limit);
 
 -- name: AcquireReplayLease :execrows
 -- One bulk replay at a time per partner: takes the partner's lease unless another holder's has
--- not expired yet (0 rows).
+-- not expired yet (0 rows). The database's clock dates the lease, so API hosts' clocks do not matter.
 INSERT INTO replay_leases (partner_id, holder, expires_at)
-VALUES (sqlc.arg(partner_id)::text, sqlc.arg(holder)::text, sqlc.arg(expires_at)::timestamptz)
+VALUES (sqlc.arg(partner_id)::text, sqlc.arg(holder)::text, now() + make_interval(secs => sqlc.arg(ttl_seconds)::float8))
 ON CONFLICT (partner_id) DO UPDATE
 SET holder = excluded.holder, acquired_at = now(), expires_at = excluded.expires_at
 WHERE replay_leases.expires_at <= now();
