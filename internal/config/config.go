@@ -58,6 +58,9 @@ type Config struct {
 	RateLimitWritePerMinute         int `env:"DUALHOOK_RATE_LIMIT_WRITE_PER_MINUTE" envDefault:"30"`
 	RateLimitRevealPerHour          int `env:"DUALHOOK_RATE_LIMIT_REVEAL_PER_HOUR" envDefault:"60"`
 	RateLimitHealthRefreshPerMinute int `env:"DUALHOOK_RATE_LIMIT_HEALTH_REFRESH_PER_MINUTE" envDefault:"10"`
+	// ReplayDailyCap is how many events a partner may replay per UTC day through the API, single
+	// and bulk replays together (docs/events.md); 0 means the default.
+	ReplayDailyCap int `env:"DUALHOOK_REPLAY_DAILY_CAP" envDefault:"10000"`
 
 	// DeliverySchedule is the wait after each failed event delivery attempt (SPEC §8.3); its
 	// length + 1 is the number of attempts. Unset means the SPEC's 1m,5m,15m,1h,6h,24h, or a
