@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -158,7 +159,25 @@ func (s *Server) replayer() (*events.Replayer, error) {
 	if s.deps.Temporal == nil {
 		return nil, unavailable("Temporal is not configured.")
 	}
-	return &events.Replayer{Store: s.deps.Store, Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TemporalTaskQueue}, nil
+	return &events.Replayer{Store: s.deps.Store, Temporal: s.deps.Temporal, TaskQueue: s.deps.Config.TemporalTaskQueue,
+		Limits: &events.Limits{DailyCap: s.deps.Config.ReplayDailyCap, Now: s.deps.Now}}, nil
+}
+
+// replayRefusal is the API error of a replay the partner's bounds refuse, if err is one.
+func replayRefusal(err error, now time.Time) (*apierr.Error, bool) {
+	if errors.Is(err, events.ErrReplayInProgress) {
+		return apierr.New(apierr.CodeReplayInProgress,
+			"Another bulk replay of your events is running; retry when it has answered."), true
+	}
+	var capErr *events.DailyCapError
+	if errors.As(err, &capErr) {
+		retry := max(int(capErr.Reset.Sub(now).Seconds()+0.999), 1)
+		e := apierr.New(apierr.CodeRateLimited, "The daily limit of %d replayed events is used up; it resets at %s (in %d s).",
+			capErr.Cap, timestamp(capErr.Reset), retry)
+		e.Header = http.Header{"Retry-After": {strconv.Itoa(retry)}}
+		return e, true
+	}
+	return nil, false
 }
 
 // RedeliverResponse is POST /api/v1/events/{id}/redeliver's answer.
@@ -179,6 +198,9 @@ func (s *Server) redeliverEvent(c echo.Context) error {
 		return err
 	}
 	wf, err := r.Redeliver(c.Request().Context(), ev)
+	if e, ok := replayRefusal(err, s.deps.Now()); ok {
+		return e
+	}
 	if err != nil {
 		s.log(c).Error("starting a redelivery failed", "event_id", ev.ID, "error", err)
 		return unavailable("The redelivery could not be scheduled; try again.")
@@ -190,17 +212,22 @@ type bulkRedeliverRequest struct {
 	Status *string `json:"status"`
 	Since  *string `json:"since"`
 	Until  *string `json:"until"`
+	Cursor *string `json:"cursor"`
 }
 
-// BulkRedeliverResponse is POST /api/v1/events/redeliver's answer.
+// BulkRedeliverResponse is POST /api/v1/events/redeliver's answer. NextCursor (an extension,
+// set when HasMore) continues the replay strictly after the events this call scheduled.
 type BulkRedeliverResponse struct {
-	Count   int  `json:"count"`
-	HasMore bool `json:"hasMore"`
+	Count      int     `json:"count"`
+	HasMore    bool    `json:"hasMore"`
+	NextCursor *string `json:"nextCursor,omitempty"`
 }
 
-// redeliverEvents is POST /api/v1/events/redeliver {"status":"failed","since","until"}: replays
-// the partner's events of that status created in [since, until), up to 1000 per call, oldest
-// first. Scheduled events become pending, so repeating the call continues where it stopped.
+// redeliverEvents is POST /api/v1/events/redeliver {"status":"failed","since","until","cursor"}:
+// replays the partner's events of that status created in [since, until), up to 1000 per call,
+// oldest first, after the cursor of the previous call if given. One bulk replay runs at a time
+// per partner (409 replay_in_progress), and replays draw on the partner's daily cap (429
+// rate_limited).
 func (s *Server) redeliverEvents(c echo.Context) error {
 	var req bulkRedeliverRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -235,6 +262,13 @@ func (s *Server) redeliverEvents(c echo.Context) error {
 	if len(bad) == 0 && !w.Since.Before(w.Until) {
 		bad.add("until", "must be after since")
 	}
+	if req.Cursor != nil {
+		t, id, ok := decodeCursor(*req.Cursor)
+		if !ok {
+			bad.add("cursor", "is not a cursor this API issued")
+		}
+		w.After = &events.Cursor{CreatedAt: t, ID: id}
+	}
 	if err := bad.err(); err != nil {
 		return err
 	}
@@ -242,13 +276,21 @@ func (s *Server) redeliverEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, more, err := r.RedeliverWindow(c.Request().Context(), w)
+	res, err := r.RedeliverWindow(c.Request().Context(), w)
 	if errors.Is(err, events.ErrNotReplayable) {
 		return apierr.InvalidFields(map[string]string{"status": "must be failed, skipped or delivered"})
+	}
+	if e, ok := replayRefusal(err, s.deps.Now()); ok {
+		return e
 	}
 	if err != nil {
 		s.log(c).Error("bulk redelivery failed", "error", err)
 		return unavailable("The redeliveries could not be scheduled; try again.")
 	}
-	return c.JSON(http.StatusAccepted, BulkRedeliverResponse{Count: n, HasMore: more})
+	out := BulkRedeliverResponse{Count: res.Scheduled, HasMore: res.More}
+	if res.More && res.Next != nil {
+		next := encodeCursor(res.Next.CreatedAt, res.Next.ID)
+		out.NextCursor = &next
+	}
+	return c.JSON(http.StatusAccepted, out)
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dualhook/dualhook/db/dbq"
 	"github.com/dualhook/dualhook/internal/config"
 	"github.com/dualhook/dualhook/internal/events"
 	"github.com/dualhook/dualhook/internal/eventtypes"
@@ -167,4 +169,85 @@ func TestRedeliverOneAndInBulk(t *testing.T) {
 		Body: map[string]any{"since": since}})
 	require.Equal(t, http.StatusAccepted, res.Status)
 	assert.Equal(t, float64(0), res.Map(t)["count"])
+}
+
+// Bulk replay pages with a cursor (docs/events.md): replayed delivered events stay delivered, so
+// before the cursor every call picked the same oldest page again. Not parallel: it lowers the
+// page size, which parallel tests only read after it is restored.
+func TestBulkReplayFollowsTheCursorAndIsBounded(t *testing.T) {
+	old := events.MaxBulkRedeliveries
+	events.MaxBulkRedeliveries = 2
+	t.Cleanup(func() { events.MaxBulkRedeliveries = old })
+	s := eventstest.New(t, eventstest.Options{})
+	s.StartWorker()
+	env := apitest.New(t, true, func(c *config.Config) {
+		c.DevMode = true
+		c.TemporalTaskQueue = s.TaskQueue
+		c.ReplayDailyCap = 7
+	})
+	rcv := eventstest.NewReceiver(t, eventstest.Status(http.StatusOK))
+	p := env.NewPartner(withEventURL(rcv.URL))
+	since := time.Now().Add(-time.Minute).UTC()
+	specs := make([]eventstest.EventSpec, 5)
+	for i := range specs {
+		specs[i] = eventstest.EventSpec{Type: eventtypes.OnboardingStarted, TenantID: "t"}
+	}
+	out := s.Run(eventstest.EmitInput{PartnerID: p.Row.ID, OneByOne: true, Events: specs})
+	replay := func(body map[string]any) *apitest.Response {
+		return env.Do(apitest.Request{Method: "POST", Path: "/api/v1/events/redeliver", Key: p.Key, Body: body})
+	}
+
+	// A partner's concurrent second bulk replay is refused while the first holds the lease.
+	ctx := context.Background()
+	n, err := env.Store.AcquireReplayLease(ctx, dbq.AcquireReplayLeaseParams{PartnerID: p.Row.ID, Holder: "other-call", TtlSeconds: 60})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	res := replay(map[string]any{"status": "delivered", "since": since})
+	require.Equal(t, http.StatusConflict, res.Status, string(res.Body))
+	assert.Equal(t, "replay_in_progress", res.ErrorCode())
+	require.NoError(t, env.Store.ReleaseReplayLease(ctx, dbq.ReleaseReplayLeaseParams{PartnerID: p.Row.ID, Holder: "other-call"}))
+
+	res = replay(map[string]any{"status": "delivered", "since": since, "cursor": "bm90IGEgY3Vyc29y"})
+	assert.Equal(t, http.StatusBadRequest, res.Status, string(res.Body))
+
+	// Three calls following nextCursor replay every event exactly once.
+	var cursor any
+	for call, want := range []int{2, 2, 1} {
+		body := map[string]any{"status": "delivered", "since": since}
+		if cursor != nil {
+			body["cursor"] = cursor
+		}
+		res := replay(body)
+		require.Equal(t, http.StatusAccepted, res.Status, string(res.Body))
+		m := res.Map(t)
+		assert.Equal(t, float64(want), m["count"], "call %d", call+1)
+		assert.Equal(t, call < 2, m["hasMore"], "call %d", call+1)
+		cursor = m["nextCursor"]
+		if call < 2 {
+			require.NotNil(t, cursor, "call %d", call+1)
+		} else {
+			assert.NotContains(t, m, "nextCursor", "no cursor once nothing is left")
+		}
+	}
+	for _, id := range out.EventIDs {
+		assert.EqualValues(t, 1, s.Event(id).RedeliveryCount, "%s is replayed exactly once", id)
+	}
+
+	// The daily cap of 7: 5 are used; a call schedules the 2 left, then replays answer 429.
+	res = replay(map[string]any{"status": "delivered", "since": since})
+	require.Equal(t, http.StatusAccepted, res.Status, string(res.Body))
+	assert.Equal(t, float64(2), res.Map(t)["count"])
+	res = replay(map[string]any{"status": "delivered", "since": since, "cursor": res.Map(t)["nextCursor"]})
+	require.Equal(t, http.StatusTooManyRequests, res.Status, string(res.Body))
+	assert.Equal(t, "rate_limited", res.ErrorCode())
+	assert.Contains(t, res.Map(t)["error"].(map[string]any)["message"], "daily limit of 7 replayed events")
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	res = env.Do(apitest.Request{Method: "POST", Path: "/api/v1/events/" + out.EventIDs[0] + "/redeliver", Key: p.Key})
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "single replays draw on the same cap")
+
+	// Another partner has its own budget.
+	other := env.NewPartner(withEventURL(rcv.URL))
+	otherOut := s.Run(eventstest.EmitInput{PartnerID: other.Row.ID, Events: specs[:1]})
+	res = env.Do(apitest.Request{Method: "POST", Path: "/api/v1/events/" + otherOut.EventIDs[0] + "/redeliver", Key: other.Key})
+	assert.Equal(t, http.StatusAccepted, res.Status, string(res.Body))
 }

@@ -262,15 +262,17 @@ func replayEvents(cmd *cobra.Command, op *operator, r *events.Replayer, idList [
 func replayWindow(cmd *cobra.Command, r *events.Replayer, w events.Window, asJSON bool) error {
 	total := 0
 	for {
-		n, more, err := r.RedeliverWindow(cmd.Context(), w)
-		total += n
+		res, err := r.RedeliverWindow(cmd.Context(), w)
+		total += res.Scheduled
 		if err != nil {
 			return fmt.Errorf("after %d scheduled: %w", total, err)
 		}
-		// Scheduled events are pending now, so the next call continues with the rest.
-		if !more || n == 0 {
+		// Each call continues strictly after the events the previous one scheduled: replayed
+		// delivered events stay delivered, so the status alone would pick them again forever.
+		if !res.More || res.Scheduled == 0 {
 			break
 		}
+		w.After = res.Next
 	}
 	if asJSON {
 		// The loop above went on until nothing was left, so hasMore is false.

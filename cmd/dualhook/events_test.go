@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -97,4 +98,48 @@ func TestEventsListShowReplay(t *testing.T) {
 	require.NoError(t, json.Unmarshal(bulkJSON, &bulk))
 	assert.Equal(t, api.BulkRedeliverResponse{Count: 0, HasMore: false}, bulk)
 	assertAPIShape[api.BulkRedeliverResponse](t, bulkJSON)
+}
+
+// A bulk replay of delivered events ends: replayed delivered events stay delivered, so the CLI
+// follows the cursor instead of asking for the same window (it used to loop forever past a
+// page). The page size is lowered to keep the test small; the deadline makes a loop fail.
+func TestEventsReplayDeliveredTerminates(t *testing.T) {
+	old := events.MaxBulkRedeliveries
+	events.MaxBulkRedeliveries = 2
+	t.Cleanup(func() { events.MaxBulkRedeliveries = old })
+	spec, err := keyring.NewKeySpec("cli")
+	require.NoError(t, err)
+	ring, err := keyring.Parse(spec, "")
+	require.NoError(t, err)
+	s := eventstest.New(t, eventstest.Options{Ring: ring})
+	s.StartWorker()
+	t.Setenv("DATABASE_URL", testenv.DatabaseURL(t))
+	t.Setenv("DUALHOOK_ENCRYPTION_KEYS", spec)
+	t.Setenv("TEMPORAL_ADDRESS", testenv.TemporalAddress(t))
+	t.Setenv("TEMPORAL_NAMESPACE", "default")
+	t.Setenv("TEMPORAL_TASK_QUEUE", s.TaskQueue)
+
+	rcv := eventstest.NewReceiver(t, eventstest.Status(http.StatusOK))
+	partner, _ := s.NewPartner(&rcv.URL, nil)
+	specs := make([]eventstest.EventSpec, 5)
+	for i := range specs {
+		specs[i] = eventstest.EventSpec{Type: eventtypes.OnboardingStarted, TenantID: "t"}
+	}
+	out := s.Run(eventstest.EmitInput{PartnerID: partner.ID, Events: specs})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var buf bytes.Buffer
+	cmd := rootCommand()
+	cmd.SetArgs([]string{"events", "replay", "--status", "delivered", "--since", "1h", "--partner", partner.ID, "--json"})
+	cmd.SetOut(&buf)
+	cmd.SetErr(&buf)
+	require.NoError(t, cmd.ExecuteContext(ctx), buf.String())
+	var bulk api.BulkRedeliverResponse
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &bulk))
+	assert.Equal(t, api.BulkRedeliverResponse{Count: 5}, bulk)
+	for _, id := range out.EventIDs {
+		assert.EqualValues(t, 1, s.Event(id).RedeliveryCount, "%s is replayed exactly once", id)
+	}
+	eventstest.Eventually(t, 30*time.Second, func() bool { return rcv.Count() == 10 }, "the replays never arrived")
 }

@@ -8,7 +8,33 @@ package dbq
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const acquireReplayLease = `-- name: AcquireReplayLease :execrows
+INSERT INTO replay_leases (partner_id, holder, expires_at)
+VALUES ($1::text, $2::text, now() + make_interval(secs => $3::float8))
+ON CONFLICT (partner_id) DO UPDATE
+SET holder = excluded.holder, acquired_at = now(), expires_at = excluded.expires_at
+WHERE replay_leases.expires_at <= now()
+`
+
+type AcquireReplayLeaseParams struct {
+	PartnerID  string
+	Holder     string
+	TtlSeconds float64
+}
+
+// One bulk replay at a time per partner: takes the partner's lease unless another holder's has
+// not expired yet (0 rows). The database's clock dates the lease, so API hosts' clocks do not matter.
+func (q *Queries) AcquireReplayLease(ctx context.Context, arg AcquireReplayLeaseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, acquireReplayLease, arg.PartnerID, arg.Holder, arg.TtlSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
 
 const getEvent = `-- name: GetEvent :one
 SELECT id, partner_id, type, tenant_id, session_id, connection_id, waba_id, body, status, attempt_count, redelivery_count, workflow_id, created_at, last_attempt_at, delivered_at, updated_at, rescue_checked_at FROM events WHERE partner_id = $1 AND id = $2
@@ -302,25 +328,33 @@ WHERE ($1::text IS NULL OR partner_id = $1::text)
   AND status = $2::text
   AND created_at >= $3::timestamptz
   AND created_at < $4::timestamptz
+  AND ($5::timestamptz IS NULL
+       OR (created_at, id) > ($5::timestamptz, $6::text))
 ORDER BY created_at, id
-LIMIT $5
+LIMIT $7
 `
 
 type ListEventsForRedeliveryParams struct {
-	PartnerID *string
-	Status    string
-	Since     time.Time
-	Until     time.Time
-	RowLimit  int32
+	PartnerID      *string
+	Status         string
+	Since          time.Time
+	Until          time.Time
+	AfterCreatedAt *time.Time
+	AfterID        string
+	RowLimit       int32
 }
 
-// Oldest first, so repeated bulk calls work through a large window in order.
+// Oldest first; after_created_at/after_id is the cursor of the previous page, so repeated bulk
+// calls work through a large window in order and never pick the same events again (a replayed
+// delivered event stays delivered, so the status alone would not move on).
 func (q *Queries) ListEventsForRedelivery(ctx context.Context, arg ListEventsForRedeliveryParams) ([]Event, error) {
 	rows, err := q.db.Query(ctx, listEventsForRedelivery,
 		arg.PartnerID,
 		arg.Status,
 		arg.Since,
 		arg.Until,
+		arg.AfterCreatedAt,
+		arg.AfterID,
 		arg.RowLimit,
 	)
 	if err != nil {
@@ -492,6 +526,42 @@ func (q *Queries) RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryA
 	return i, err
 }
 
+const releaseReplayLease = `-- name: ReleaseReplayLease :exec
+DELETE FROM replay_leases WHERE partner_id = $1 AND holder = $2
+`
+
+type ReleaseReplayLeaseParams struct {
+	PartnerID string
+	Holder    string
+}
+
+func (q *Queries) ReleaseReplayLease(ctx context.Context, arg ReleaseReplayLeaseParams) error {
+	_, err := q.db.Exec(ctx, releaseReplayLease, arg.PartnerID, arg.Holder)
+	return err
+}
+
+const reserveReplayBudget = `-- name: ReserveReplayBudget :one
+INSERT INTO replay_budgets (partner_id, day, count)
+VALUES ($1::text, $2::date, $3::integer)
+ON CONFLICT (partner_id, day) DO UPDATE SET count = replay_budgets.count + excluded.count
+RETURNING count
+`
+
+type ReserveReplayBudgetParams struct {
+	PartnerID string
+	Day       pgtype.Date
+	N         int32
+}
+
+// Adds n to the partner's replays of the day and returns the new total; the caller gives back
+// what is over its cap, or what it did not use, with ReturnReplayBudget.
+func (q *Queries) ReserveReplayBudget(ctx context.Context, arg ReserveReplayBudgetParams) (int32, error) {
+	row := q.db.QueryRow(ctx, reserveReplayBudget, arg.PartnerID, arg.Day, arg.N)
+	var count int32
+	err := row.Scan(&count)
+	return count, err
+}
+
 const restoreEventStatus = `-- name: RestoreEventStatus :exec
 UPDATE events SET status = $2, updated_at = now() WHERE id = $1 AND status = 'pending'
 `
@@ -503,6 +573,22 @@ type RestoreEventStatusParams struct {
 
 func (q *Queries) RestoreEventStatus(ctx context.Context, arg RestoreEventStatusParams) error {
 	_, err := q.db.Exec(ctx, restoreEventStatus, arg.ID, arg.Status)
+	return err
+}
+
+const returnReplayBudget = `-- name: ReturnReplayBudget :exec
+UPDATE replay_budgets SET count = GREATEST(count - $1::integer, 0)
+WHERE partner_id = $2::text AND day = $3::date
+`
+
+type ReturnReplayBudgetParams struct {
+	N         int32
+	PartnerID string
+	Day       pgtype.Date
+}
+
+func (q *Queries) ReturnReplayBudget(ctx context.Context, arg ReturnReplayBudgetParams) error {
+	_, err := q.db.Exec(ctx, returnReplayBudget, arg.N, arg.PartnerID, arg.Day)
 	return err
 }
 

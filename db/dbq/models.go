@@ -7,6 +7,8 @@ package dbq
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type APIKey struct {
@@ -180,6 +182,19 @@ type RateLimitCounter struct {
 	Scope       string
 	WindowStart time.Time
 	Count       int32
+}
+
+type ReplayBudget struct {
+	PartnerID string
+	Day       pgtype.Date
+	Count     int32
+}
+
+type ReplayLease struct {
+	PartnerID  string
+	Holder     string
+	AcquiredAt time.Time
+	ExpiresAt  time.Time
 }
 
 type Secret struct {

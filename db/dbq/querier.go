@@ -10,6 +10,9 @@ import (
 )
 
 type Querier interface {
+	// One bulk replay at a time per partner: takes the partner's lease unless another holder's has
+	// not expired yet (0 rows). The database's clock dates the lease, so API hosts' clocks do not matter.
+	AcquireReplayLease(ctx context.Context, arg AcquireReplayLeaseParams) (int64, error)
 	// The heartbeat workflow owns the deadline: it is the last confirmation plus the configured
 	// period, whatever an earlier writer assumed.
 	AlignHeartbeatDue(ctx context.Context, arg AlignHeartbeatDueParams) (Connection, error)
@@ -98,7 +101,9 @@ type Querier interface {
 	ListDeliveryAttempts(ctx context.Context, eventID string) ([]DeliveryAttempt, error)
 	// partner_id is always set by the API; only the operator CLI lists across partners.
 	ListEvents(ctx context.Context, arg ListEventsParams) ([]Event, error)
-	// Oldest first, so repeated bulk calls work through a large window in order.
+	// Oldest first; after_created_at/after_id is the cursor of the previous page, so repeated bulk
+	// calls work through a large window in order and never pick the same events again (a replayed
+	// delivered event stays delivered, so the status alone would not move on).
 	ListEventsForRedelivery(ctx context.Context, arg ListEventsForRedeliveryParams) ([]Event, error)
 	ListPartners(ctx context.Context) ([]Partner, error)
 	// Pending events untouched since before updated_before (no attempt, no replay), least recently
@@ -147,6 +152,7 @@ type Querier interface {
 	RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryAttemptParams) (DeliveryAttempt, error)
 	// A 4xx/5xx leaves the key free for a corrected retry.
 	ReleaseIdempotencyRecord(ctx context.Context, arg ReleaseIdempotencyRecordParams) error
+	ReleaseReplayLease(ctx context.Context, arg ReleaseReplayLeaseParams) error
 	ReleaseWaba(ctx context.Context, arg ReleaseWabaParams) error
 	// The same number onboarded again by the same tenant: same connection, new token (SPEC §6 step 3).
 	ReonboardConnection(ctx context.Context, arg ReonboardConnectionParams) (Connection, error)
@@ -154,11 +160,15 @@ type Querier interface {
 	// the attempt's code and token dropped (the caller erases their secrets), why it failed kept for
 	// the page. Returns no row when the session is not processing.
 	ReopenSession(ctx context.Context, arg ReopenSessionParams) (OnboardingSession, error)
+	// Adds n to the partner's replays of the day and returns the new total; the caller gives back
+	// what is over its cap, or what it did not use, with ReturnReplayBudget.
+	ReserveReplayBudget(ctx context.Context, arg ReserveReplayBudgetParams) (int32, error)
 	// SPEC §6 step 5: only an unknown mode resolves, once; coexistence starts the heartbeat's clock.
 	ResolveConnectionMode(ctx context.Context, arg ResolveConnectionModeParams) (Connection, error)
 	// An expired record is as good as absent: the key starts over.
 	RestartIdempotencyRecord(ctx context.Context, arg RestartIdempotencyRecordParams) error
 	RestoreEventStatus(ctx context.Context, arg RestoreEventStatusParams) error
+	ReturnReplayBudget(ctx context.Context, arg ReturnReplayBudgetParams) error
 	RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (APIKey, error)
 	RotatePartnerSigningSecret(ctx context.Context, arg RotatePartnerSigningSecretParams) (Partner, error)
 	// Numbers a replay and puts the event back to pending (a delivered event stays delivered), so a

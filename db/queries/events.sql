@@ -87,14 +87,42 @@ RETURNING events.redelivery_count, old.status AS previous_status;
 UPDATE events SET status = $2, updated_at = now() WHERE id = $1 AND status = 'pending';
 
 -- name: ListEventsForRedelivery :many
--- Oldest first, so repeated bulk calls work through a large window in order.
+-- Oldest first; after_created_at/after_id is the cursor of the previous page, so repeated bulk
+-- calls work through a large window in order and never pick the same events again (a replayed
+-- delivered event stays delivered, so the status alone would not move on).
 SELECT * FROM events
 WHERE (sqlc.narg(partner_id)::text IS NULL OR partner_id = sqlc.narg(partner_id)::text)
   AND status = sqlc.arg(status)::text
   AND created_at >= sqlc.arg(since)::timestamptz
   AND created_at < sqlc.arg(until)::timestamptz
+  AND (sqlc.narg(after_created_at)::timestamptz IS NULL
+       OR (created_at, id) > (sqlc.narg(after_created_at)::timestamptz, sqlc.arg(after_id)::text))
 ORDER BY created_at, id
 LIMIT sqlc.arg(row_limit);
+
+-- name: AcquireReplayLease :execrows
+-- One bulk replay at a time per partner: takes the partner's lease unless another holder's has
+-- not expired yet (0 rows). The database's clock dates the lease, so API hosts' clocks do not matter.
+INSERT INTO replay_leases (partner_id, holder, expires_at)
+VALUES (sqlc.arg(partner_id)::text, sqlc.arg(holder)::text, now() + make_interval(secs => sqlc.arg(ttl_seconds)::float8))
+ON CONFLICT (partner_id) DO UPDATE
+SET holder = excluded.holder, acquired_at = now(), expires_at = excluded.expires_at
+WHERE replay_leases.expires_at <= now();
+
+-- name: ReleaseReplayLease :exec
+DELETE FROM replay_leases WHERE partner_id = $1 AND holder = $2;
+
+-- name: ReserveReplayBudget :one
+-- Adds n to the partner's replays of the day and returns the new total; the caller gives back
+-- what is over its cap, or what it did not use, with ReturnReplayBudget.
+INSERT INTO replay_budgets (partner_id, day, count)
+VALUES (sqlc.arg(partner_id)::text, sqlc.arg(day)::date, sqlc.arg(n)::integer)
+ON CONFLICT (partner_id, day) DO UPDATE SET count = replay_budgets.count + excluded.count
+RETURNING count;
+
+-- name: ReturnReplayBudget :exec
+UPDATE replay_budgets SET count = GREATEST(count - sqlc.arg(n)::integer, 0)
+WHERE partner_id = sqlc.arg(partner_id)::text AND day = sqlc.arg(day)::date;
 
 -- name: ListRescueCandidates :many
 -- Pending events untouched since before updated_before (no attempt, no replay), least recently

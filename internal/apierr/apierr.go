@@ -22,6 +22,7 @@ const (
 	CodeNumberAlreadyConnected  = "number_already_connected"
 	CodeConnectionDisconnected  = "connection_disconnected"
 	CodeHeartbeatNotApplicable  = "heartbeat_not_applicable"
+	CodeReplayInProgress        = "replay_in_progress"
 	CodeMetaTokenExpired        = "meta_token_expired"
 	CodeSessionExpired          = "session_expired"
 	CodePayloadTooLarge         = "payload_too_large"
@@ -55,6 +56,7 @@ var codes = map[string]spec{
 	CodeNumberAlreadyConnected:  {http.StatusConflict, "conflict"},
 	CodeConnectionDisconnected:  {http.StatusConflict, "conflict"},
 	CodeHeartbeatNotApplicable:  {http.StatusConflict, "conflict"},
+	CodeReplayInProgress:        {http.StatusConflict, "conflict"},
 	CodeMetaTokenExpired:        {http.StatusConflict, "meta"},
 	CodeSessionExpired:          {http.StatusGone, "invalid_request"},
 	CodePayloadTooLarge:         {http.StatusRequestEntityTooLarge, "invalid_request"},

@@ -16,6 +16,7 @@ func TestCodesMatchTheSpecTable(t *testing.T) {
 		"method_not_allowed": {405, "invalid_request"}, "idempotency_key_in_use": {409, "conflict"},
 		"waba_webhook_conflict": {409, "conflict"}, "number_already_connected": {409, "conflict"},
 		"connection_disconnected": {409, "conflict"}, "heartbeat_not_applicable": {409, "conflict"},
+		"replay_in_progress": {409, "conflict"},
 		"meta_token_expired": {409, "meta"}, "session_expired": {410, "invalid_request"},
 		"payload_too_large": {413, "invalid_request"}, "unsupported_media_type": {415, "invalid_request"},
 		"idempotency_key_collision": {422, "conflict"}, "webhook_preflight_failed": {422, "invalid_request"},

@@ -72,6 +72,9 @@ type Config struct {
 	// MaxAPIKeysPerPartner caps a partner's live API keys (keys in a rotation grace window
 	// included) created through the API; the operator CLI is not bound by it.
 	MaxAPIKeysPerPartner int `env:"DUALHOOK_MAX_API_KEYS_PER_PARTNER" envDefault:"20"`
+	// ReplayDailyCap is how many events a partner may replay per UTC day through the API, single
+	// and bulk replays together (docs/events.md); 0 means the default.
+	ReplayDailyCap int `env:"DUALHOOK_REPLAY_DAILY_CAP" envDefault:"10000"`
 
 	// DeliverySchedule is the wait after each failed event delivery attempt (SPEC §8.3); its
 	// length + 1 is the number of attempts. Unset means the SPEC's 1m,5m,15m,1h,6h,24h, or a
