@@ -92,12 +92,19 @@ func DefaultConfig() config.Config {
 // the test Temporal server.
 func New(t testing.TB, withTemporal bool, opts ...Option) *Env {
 	t.Helper()
+	return NewOn(t, testenv.DatabaseURL(t), testenv.Store(t), withTemporal, opts...)
+}
+
+// NewOn is New on another database (testenv.OwnDatabase), for a test that compares whole
+// tables and must not see the package's other tests.
+func NewOn(t testing.TB, databaseURL string, st *store.Store, withTemporal bool, opts ...Option) *Env {
+	t.Helper()
 	cfg := DefaultConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	cfg.DatabaseURL = testenv.DatabaseURL(t)
-	e := &Env{T: t, Config: cfg, Store: testenv.Store(t), Ring: testenv.Keyring(t), Clock: &Clock{}}
+	cfg.DatabaseURL = databaseURL
+	e := &Env{T: t, Config: cfg, Store: st, Ring: testenv.Keyring(t), Clock: &Clock{}}
 	if withTemporal {
 		e.Temporal = testenv.Temporal(t)
 	}

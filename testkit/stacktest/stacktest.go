@@ -64,6 +64,9 @@ type Options struct {
 	NoWorker bool
 	// Redirect is the partner's allowed redirect prefix (default https://app.acme.test/onboarding).
 	Redirect string
+	// OwnDatabase runs the stack on a database of the test's own, for a test that compares whole
+	// tables while the package's other tests run.
+	OwnDatabase bool
 }
 
 // New starts the stack.
@@ -98,7 +101,12 @@ func New(t testing.TB, o Options) *Stack {
 			o.Config(c)
 		}
 	}
-	s.API = apitest.New(t, true, configure)
+	if o.OwnDatabase {
+		u, st := testenv.OwnDatabase(t)
+		s.API = apitest.NewOn(t, u, st, true, configure)
+	} else {
+		s.API = apitest.New(t, true, configure)
+	}
 	cfg := s.API.Config
 
 	graph, err := metagraph.New(metagraph.Config{BaseURL: cfg.GraphBaseURL(), Version: cfg.MetaGraphVersion, AppID: cfg.MetaAppID, AppSecret: cfg.MetaAppSecret})

@@ -96,6 +96,13 @@ func Store(t testing.TB) *store.Store {
 // the rows of the package's other tests running in parallel.
 func OwnStore(t testing.TB) *store.Store {
 	t.Helper()
+	_, s := OwnDatabase(t)
+	return s
+}
+
+// OwnDatabase is OwnStore with the database's URL.
+func OwnDatabase(t testing.TB) (string, *store.Store) {
+	t.Helper()
 	u, err := createDatabase()
 	if err != nil {
 		t.Fatalf("testenv: PostgreSQL: %v", err)
@@ -107,7 +114,7 @@ func OwnStore(t testing.TB) *store.Store {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(s.Close)
-	return s
+	return u, s
 }
 
 func adminURL() string {
