@@ -10,7 +10,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -254,8 +253,4 @@ func Temporal(t testing.TB) client.Client {
 // other's work.
 func TaskQueue(t testing.TB) string {
 	return "test-" + strings.ToLower(ids.RandomString(10))
-}
-
-func quietSlog() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
