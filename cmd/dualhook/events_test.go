@@ -33,7 +33,10 @@ func runCLI(t *testing.T, args ...string) []byte {
 	return out.Bytes()
 }
 
-func TestEventsListShowReplay(t *testing.T) {
+// cliEventsStack runs the event mechanism with a worker, and points the CLI (this process's
+// environment) at its database, key ring and Temporal task queue.
+func cliEventsStack(t *testing.T) *eventstest.Stack {
+	t.Helper()
 	spec, err := keyring.NewKeySpec("cli")
 	require.NoError(t, err)
 	ring, err := keyring.Parse(spec, "")
@@ -45,6 +48,11 @@ func TestEventsListShowReplay(t *testing.T) {
 	t.Setenv("TEMPORAL_ADDRESS", testenv.TemporalAddress(t))
 	t.Setenv("TEMPORAL_NAMESPACE", "default")
 	t.Setenv("TEMPORAL_TASK_QUEUE", s.TaskQueue)
+	return s
+}
+
+func TestEventsListShowReplay(t *testing.T) {
+	s := cliEventsStack(t)
 
 	rcv := eventstest.NewReceiver(t, eventstest.Status(http.StatusServiceUnavailable))
 	partner, _ := s.NewPartner(&rcv.URL, nil)
@@ -107,17 +115,7 @@ func TestEventsReplayDeliveredTerminates(t *testing.T) {
 	old := events.MaxBulkRedeliveries
 	events.MaxBulkRedeliveries = 2
 	t.Cleanup(func() { events.MaxBulkRedeliveries = old })
-	spec, err := keyring.NewKeySpec("cli")
-	require.NoError(t, err)
-	ring, err := keyring.Parse(spec, "")
-	require.NoError(t, err)
-	s := eventstest.New(t, eventstest.Options{Ring: ring})
-	s.StartWorker()
-	t.Setenv("DATABASE_URL", testenv.DatabaseURL(t))
-	t.Setenv("DUALHOOK_ENCRYPTION_KEYS", spec)
-	t.Setenv("TEMPORAL_ADDRESS", testenv.TemporalAddress(t))
-	t.Setenv("TEMPORAL_NAMESPACE", "default")
-	t.Setenv("TEMPORAL_TASK_QUEUE", s.TaskQueue)
+	s := cliEventsStack(t)
 
 	rcv := eventstest.NewReceiver(t, eventstest.Status(http.StatusOK))
 	partner, _ := s.NewPartner(&rcv.URL, nil)
